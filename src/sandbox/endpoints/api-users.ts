@@ -1,0 +1,76 @@
+// The API User Service: create, list and remove keys of a service account named by user_code or
+// channel_identifier (NC34–NC36). Paths are ours until Noon confirms them; they are switches.
+
+import { type Context, requireSession } from '../context.js';
+import { AccountNotFound, KeyLimit, KeyNotFound, PermissionDenied, Unimplemented } from '../errors.js';
+import {
+  json,
+  optionalString,
+  readJsonObject,
+  requiredString,
+  type SandboxRequest,
+  type SandboxResponse,
+} from '../http.js';
+import { MAX_KEYS_PER_ACCOUNT, type ServiceAccount } from '../model.js';
+import { NO_STORE } from './token-create.js';
+
+function managedAccount(
+  req: SandboxRequest,
+  ctx: Context,
+): { account: ServiceAccount; body: Record<string, unknown>; project: string } {
+  const session = requireSession(req, ctx);
+  const body = readJsonObject(req, ctx.switches.requireJsonContentType);
+  const userCode = optionalString(body, 'user_code', 256) || undefined;
+  const channelIdentifier = optionalString(body, 'channel_identifier', 512) || undefined;
+  if (userCode === undefined && channelIdentifier === undefined) {
+    throw new AccountNotFound('user_code or channel_identifier is required');
+  }
+  const account = ctx.world.account({ userCode, channelIdentifier });
+  if (!account) throw new AccountNotFound();
+  // NC36: a session manages the service accounts of its own project only.
+  if (account.ownerProject !== session.projectCode)
+    throw new PermissionDenied('the account belongs to another project');
+  return { account, body, project: session.projectCode };
+}
+
+export async function createCredential(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
+  const { account, project } = managedAccount(req, ctx);
+  const { world } = ctx;
+  if (world.activeKeys(account.userCode).length >= MAX_KEYS_PER_ACCOUNT) throw new KeyLimit();
+  const pair = await world.pool.take();
+  const issued = world.addKey(
+    account,
+    pair,
+    'api_users.create',
+    account.sellerProject ? { sellerProject: account.sellerProject } : {},
+  );
+  if (!issued) throw new KeyLimit();
+  const res = json(200, issued.file, { ...NO_STORE });
+  res.project = project;
+  res.onDelivered = () => world.markDelivered(issued.ledger.seq);
+  return res;
+}
+
+export function listCredentials(req: SandboxRequest, ctx: Context): SandboxResponse {
+  if (!ctx.switches.keyListing) throw new Unimplemented('credentials/list is not available');
+  const { account, project } = managedAccount(req, ctx);
+  const credentials = ctx.world.accountKeys(account.userCode).map((k) => ({
+    key_id: k.keyId,
+    issued_at: new Date(k.issuedAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    active: k.active,
+  }));
+  const res = json(200, { credentials }, { ...NO_STORE });
+  res.project = project;
+  return res;
+}
+
+export function removeCredential(req: SandboxRequest, ctx: Context): SandboxResponse {
+  const { account, body, project } = managedAccount(req, ctx);
+  const keyId = requiredString(body, 'key_id', 256);
+  const key = ctx.world.keys.get(keyId);
+  if (!key || key.userCode !== account.userCode) throw new KeyNotFound();
+  if (key.active) ctx.world.deactivateKey(key, ctx.switches.deactivateEndsSessions);
+  const res = json(200, {}, { ...NO_STORE });
+  res.project = project;
+  return res;
+}

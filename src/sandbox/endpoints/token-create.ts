@@ -1,0 +1,113 @@
+// POST /identity/oauth/v1/token/create: an authorization code becomes a single-use access token (NC23–NC28).
+// Checks run in the contract's order and a failed check consumes nothing (NC27).
+
+import { type Context, requireSession } from '../context.js';
+import {
+  ClientNotOwned,
+  CodeExpired,
+  CodeInvalid,
+  CodeUsed,
+  InvalidClient,
+  RateLimited,
+  type SandboxError,
+  UnsupportedGrantType,
+} from '../errors.js';
+import {
+  json,
+  optionalString,
+  readJsonObject,
+  requiredString,
+  type SandboxRequest,
+  type SandboxResponse,
+} from '../http.js';
+import { signRs256 } from '../jwt.js';
+import { ACCESS_TOKEN_TTL_MS, type AccessTokenRecord } from '../model.js';
+import { retryHeaders } from '../rate-limit.js';
+import { secretMatches, sha256Hex } from '../world.js';
+
+export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+
+/** Refuses at once when the project is over its failed-code budget (NC38, E9). */
+export function checkFailureBudget(ctx: Context, project: string): void {
+  const wait = ctx.failedCodes?.blockedFor(project) ?? 0;
+  if (wait > 0) throw new RateLimited('too many failed codes or tokens', retryHeaders(wait));
+}
+
+/** Counts a failed code or token against the project, then throws the error. */
+export function failCode(ctx: Context, project: string, error: SandboxError): never {
+  ctx.failedCodes?.hit(project);
+  throw error;
+}
+
+export function tokenCreate(req: SandboxRequest, ctx: Context): SandboxResponse {
+  const { world } = ctx;
+  const session = requireSession(req, ctx);
+  const body = readJsonObject(req, ctx.switches.requireJsonContentType);
+  const clientId = requiredString(body, 'client_id', 256);
+  const clientSecret = requiredString(body, 'client_secret', 1024);
+  const grantType = optionalString(body, 'grant_type', 64);
+  const code = optionalString(body, 'code', 1024);
+
+  const client = world.clients.get(clientId);
+  if (!client || !secretMatches(clientSecret, client.secretHash)) throw new InvalidClient();
+  if (client.projectCode !== session.projectCode) throw new ClientNotOwned();
+  if (grantType !== 'authorization_code') throw new UnsupportedGrantType();
+  checkFailureBudget(ctx, session.projectCode);
+  if (!code) failCode(ctx, session.projectCode, new CodeInvalid('code is required'));
+
+  const now = world.clock.now();
+  const hash = sha256Hex(code);
+  const record = world.codes.get(hash);
+  if (!record || record.clientId !== clientId) failCode(ctx, session.projectCode, new CodeInvalid());
+  if (record.usedAt !== undefined) {
+    // NC26: reuse revokes the access token the code produced (RFC 6749 §4.1.2).
+    const t = record.accessTokenJti ? world.tokens.get(record.accessTokenJti) : undefined;
+    if (t && t.revokedAt === undefined) world.tokens.put(t.jti, { ...t, revokedAt: now });
+    world.setRequestStatus(record.oauthRequestId, 'REVOKED', { failure: 'CODE_USED' });
+    failCode(ctx, session.projectCode, new CodeUsed());
+  }
+  if (now >= record.expiresAt) failCode(ctx, session.projectCode, new CodeExpired());
+
+  const jti = world.random.uuid();
+  const token: AccessTokenRecord = {
+    jti,
+    clientId,
+    integratorProject: session.projectCode,
+    sellerProject: record.sellerProject,
+    oauthRequestId: record.oauthRequestId,
+    createdAt: now,
+    expiresAt: now + ACCESS_TOKEN_TTL_MS,
+  };
+  world.codes.put(hash, { ...record, usedAt: now, accessTokenJti: jti });
+  world.tokens.put(jti, token);
+  world.setRequestStatus(record.oauthRequestId, 'TOKEN_ISSUED');
+
+  const iat = Math.floor(now / 1000);
+  const accessToken = signRs256(
+    { kid: 'sandbox-oauth-1' },
+    {
+      iss: ctx.issuer(),
+      sub: record.sellerProject,
+      aud: clientId,
+      azp: session.projectCode,
+      scope: client.permission,
+      iat,
+      exp: iat + ACCESS_TOKEN_TTL_MS / 1000,
+      jti,
+    },
+    ctx.signingKey,
+  );
+  const res = json(
+    200,
+    {
+      access_token: accessToken,
+      token_type: 'TOKEN_TYPE_BEARER',
+      expires_in: `${ACCESS_TOKEN_TTL_MS / 1000}s`,
+      scopes: [client.permission],
+      project_code: record.sellerProject,
+    },
+    { ...NO_STORE },
+  );
+  res.project = session.projectCode;
+  return res;
+}

@@ -1,0 +1,227 @@
+// RSA-2048 key pairs for issued credentials, from a pre-generated pool so an exchange never waits ~100 ms for
+// key generation. One background worker thread, at the lowest CPU priority it can get, refills the pool; an
+// optional cache folder keeps unused keys across runs (a cached key file is deleted when its key is issued).
+
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+export interface KeyPair {
+  /** PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), as Noon's example key file shows (NC3). */
+  privatePem: string;
+  /** SPKI PEM. */
+  publicPem: string;
+  /** base64url SHA-256 of the DER public key. */
+  fingerprint: string;
+}
+
+export interface KeyPoolOptions {
+  size: number;
+  cacheDir?: string | undefined;
+}
+
+export interface KeyPoolStats {
+  ready: number;
+  size: number;
+  refilling: boolean;
+  generated: number;
+  fromCache: number;
+}
+
+// The worker runs plain JavaScript from a string so it works the same from TypeScript sources and from dist/.
+// It lowers its own thread's priority (Linux: setpriority on the thread id read from /proc/thread-self).
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { generateKeyPairSync } = require('node:crypto');
+try {
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid)) require('node:os').setPriority(tid, 19);
+} catch {}
+parentPort.on('message', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  parentPort.postMessage({ privatePem: privateKey, publicPem: publicKey });
+});
+`;
+
+export function fingerprintOf(publicPem: string): string {
+  const der = createPublicKey(publicPem).export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('base64url');
+}
+
+/** Generates one pair on the calling thread (start-up fixtures only). */
+export function generateKeyPairNow(): KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  return { privatePem: privateKey, publicPem: publicKey, fingerprint: fingerprintOf(publicKey) };
+}
+
+interface Pooled extends KeyPair {
+  /** The cache file this process claimed for the key, if it came from or went to the cache. */
+  file?: string;
+}
+
+export class KeyPool {
+  readonly #size: number;
+  readonly #cacheDir: string | undefined;
+  readonly #ready: Pooled[] = [];
+  readonly #waiters: ((k: Pooled) => void)[] = [];
+  readonly #fullWaiters: (() => void)[] = [];
+  #worker: Worker | undefined;
+  #inFlight = false;
+  #closed = false;
+  #generated = 0;
+  #fromCache = 0;
+
+  constructor(options: KeyPoolOptions) {
+    if (!Number.isInteger(options.size) || options.size < 1 || options.size > 10_000) {
+      throw new TypeError('key pool size must be an integer from 1 to 10000');
+    }
+    this.#size = options.size;
+    this.#cacheDir = options.cacheDir;
+    if (this.#cacheDir) {
+      mkdirSync(this.#cacheDir, { recursive: true, mode: 0o700 });
+      this.#loadCache();
+    }
+    this.#refill();
+  }
+
+  stats(): KeyPoolStats {
+    return {
+      ready: this.#ready.length,
+      size: this.#size,
+      refilling: this.#inFlight,
+      generated: this.#generated,
+      fromCache: this.#fromCache,
+    };
+  }
+
+  /** Takes a key: at once from the pool, or the next one generated. */
+  take(): Promise<KeyPair> {
+    const k = this.#ready.shift();
+    this.#refill();
+    if (k) return Promise.resolve(this.#release(k));
+    return new Promise((resolve) => {
+      this.#waiters.push((p) => resolve(this.#release(p)));
+      // Someone is waiting for this key: keep the process alive until it arrives.
+      this.#worker?.ref();
+      this.#refill();
+    });
+  }
+
+  /** Resolves once the pool is full. */
+  whenFull(): Promise<void> {
+    if (this.#ready.length >= this.#size) return Promise.resolve();
+    return new Promise((resolve) => this.#fullWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const w = this.#worker;
+    this.#worker = undefined;
+    if (w) await w.terminate();
+    // Unused keys that came from the cache go back to it for the next run.
+    for (const k of this.#ready) {
+      if (k.file) {
+        try {
+          renameSync(k.file, k.file.replace(/\.claimed-\d+$/, ''));
+        } catch {}
+      }
+    }
+    this.#ready.length = 0;
+  }
+
+  #release(k: Pooled): KeyPair {
+    if (k.file) {
+      try {
+        unlinkSync(k.file);
+      } catch {}
+    }
+    return { privatePem: k.privatePem, publicPem: k.publicPem, fingerprint: k.fingerprint };
+  }
+
+  #loadCache(): void {
+    const dir = this.#cacheDir!;
+    for (const name of readdirSync(dir)) {
+      if (this.#ready.length >= this.#size) break;
+      let file = join(dir, name);
+      const claimed = /\.claimed-(\d+)$/.exec(name);
+      if (claimed) {
+        // A file claimed by a process that is gone goes back to the cache.
+        if (isAlive(Number(claimed[1]))) continue;
+      } else if (!name.endsWith('.pem')) continue;
+      const mine = `${file.replace(/\.claimed-\d+$/, '')}.claimed-${process.pid}`;
+      try {
+        renameSync(file, mine); // atomic: of two processes sharing the cache only one gets each key
+        file = mine;
+        const privatePem = readFileSync(file, 'utf8');
+        const publicPem = createPublicKey(createPrivateKey(privatePem))
+          .export({ type: 'spki', format: 'pem' })
+          .toString();
+        this.#ready.push({ privatePem, publicPem, fingerprint: fingerprintOf(publicPem), file });
+        this.#fromCache++;
+      } catch {
+        try {
+          unlinkSync(file);
+        } catch {}
+      }
+    }
+  }
+
+  #refill(): void {
+    if (this.#closed || this.#inFlight) return;
+    if (this.#ready.length >= this.#size && this.#waiters.length === 0) return;
+    if (!this.#worker) {
+      this.#worker = new Worker(WORKER_SOURCE, { eval: true });
+      this.#worker.unref();
+      this.#worker.on('message', (m: { privatePem: string; publicPem: string }) => this.#onKey(m));
+      this.#worker.on('error', () => {
+        this.#worker = undefined;
+        this.#inFlight = false;
+      });
+    }
+    this.#inFlight = true;
+    if (this.#waiters.length > 0) this.#worker.ref();
+    this.#worker.postMessage('gen');
+  }
+
+  #onKey(m: { privatePem: string; publicPem: string }): void {
+    this.#inFlight = false;
+    this.#generated++;
+    const k: Pooled = { ...m, fingerprint: fingerprintOf(m.publicPem) };
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      waiter(k);
+    } else {
+      if (this.#cacheDir) {
+        const file = join(this.#cacheDir, `${k.fingerprint}.pem.claimed-${process.pid}`);
+        try {
+          writeFileSync(file, k.privatePem, { mode: 0o600 });
+          k.file = file;
+        } catch {}
+      }
+      this.#ready.push(k);
+    }
+    if (this.#waiters.length === 0) this.#worker?.unref();
+    if (this.#ready.length >= this.#size) {
+      for (const f of this.#fullWaiters.splice(0)) f();
+    }
+    this.#refill();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

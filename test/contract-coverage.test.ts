@@ -1,0 +1,45 @@
+// Every contract rule the project implements has a test whose title names its id (NC1…, E1…, S1…).
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+/** Ids named in test titles: the first string argument of it()/test()/describe(). */
+function idsInTitles(): Set<string> {
+  const ids = new Set<string>();
+  const title = /\b(?:it|test|describe)(?:\.\w+)*\(\s*(['"`])((?:\\.|(?!\1).)*)\1/g;
+  for (const f of files('test')) {
+    const src = readFileSync(f, 'utf8');
+    for (const m of src.matchAll(title))
+      for (const id of m[2]!.matchAll(/\b(NC\d+|[A-Z]\d+b?)\b/g)) ids.add(id[1]!);
+  }
+  return ids;
+}
+
+/** Contract ids the sandbox implements: all of them (NC1–NC41). */
+const SANDBOX_CONTRACT_IDS = Array.from({ length: 41 }, (_, i) => `NC${i + 1}`);
+const SANDBOX_CHECKLIST_IDS = ['E1', 'E2', 'E3', 'E4', 'E5', 'E6', 'E7', 'E8', 'E9'];
+
+describe('coverage of contract and checklist ids', () => {
+  const ids = idsInTitles();
+  it('every contract id the sandbox implements has a test naming it', () => {
+    const missing = SANDBOX_CONTRACT_IDS.filter((id) => !ids.has(id));
+    expect(missing).toEqual([]);
+  });
+  it('every sandbox checklist id (E1–E9) has a test naming it', () => {
+    const missing = SANDBOX_CHECKLIST_IDS.filter((id) => !ids.has(id));
+    expect(missing).toEqual([]);
+  });
+  it('the contract document still defines exactly the ids listed here', () => {
+    const contract = readFileSync(join('..', 'shared', 'noon-contract.md'), 'utf8');
+    const defined = [...new Set([...contract.matchAll(/^- (NC\d+)\b/gm)].map((m) => m[1]))];
+    expect(defined.sort()).toEqual([...SANDBOX_CONTRACT_IDS].sort());
+  });
+});
