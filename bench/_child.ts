@@ -1,0 +1,50 @@
+// Starts a bench server child process and talks to it over IPC.
+
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface Child {
+  call<T = any>(op: string, args?: unknown): Promise<T>;
+  close(): Promise<void>;
+  proc: ChildProcess;
+}
+
+export async function startChild(script: string, argv: string[] = []): Promise<Child> {
+  const file = fileURLToPath(new URL(script, import.meta.url));
+  const proc = fork(file, argv, {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  let seq = 0;
+  await new Promise<void>((resolve, reject) => {
+    proc.once('message', () => resolve());
+    proc.once('exit', (code) => reject(new Error(`bench child exited with ${code}`)));
+  });
+  proc.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
+    if (m.id === undefined) return;
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.error !== undefined) p?.reject(new Error(m.error));
+    else p?.resolve(m.result);
+  });
+  return {
+    proc,
+    call(op, args) {
+      const id = ++seq;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        proc.send({ id, op, args });
+      });
+    },
+    async close() {
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      try {
+        await this.call('close');
+      } catch {}
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
