@@ -28,7 +28,7 @@ export async function startChild(script: string, argv: string[] = []): Promise<C
     if (m.error !== undefined) p?.reject(new Error(m.error));
     else p?.resolve(m.result);
   });
-  return {
+  const child: Child = {
     proc,
     call(op, args) {
       const id = ++seq;
@@ -40,11 +40,12 @@ export async function startChild(script: string, argv: string[] = []): Promise<C
     async close() {
       const exited = new Promise<void>((r) => proc.once('exit', () => r()));
       try {
-        await this.call('close');
+        await child.call('close');
       } catch {}
       const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(t);
     },
   };
+  return child;
 }
