@@ -1,0 +1,656 @@
+// The Store on any SqlDriver: every atomic step is one conditional statement or one transaction in the
+// database, so it holds across processes and instances.
+
+import { MIGRATIONS } from './migrations.js';
+import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import type {
+  Attempt,
+  AttemptPatch,
+  AttemptStatus,
+  ClaimResult,
+  Connection,
+  ConnectionStatus,
+  Credential,
+  CredentialState,
+  Delivery,
+  EventRecord,
+  NewAttempt,
+  NewEvent,
+  SideEffects,
+  Store,
+} from './types.js';
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function attemptFrom(r: Row): Attempt {
+  return {
+    id: String(r.id),
+    tenant: String(r.tenant),
+    stateHash: String(r.state_hash),
+    environment: String(r.environment),
+    returnTo: String(r.return_to),
+    status: String(r.status) as AttemptStatus,
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    updatedAt: num(r.updated_at),
+    consumedAt: numOrNull(r.consumed_at),
+    connectionId: strOrNull(r.connection_id),
+    sellerProject: strOrNull(r.seller_project),
+    accessTokenSealed: strOrNull(r.access_token_sealed),
+    tokenExpiresAt: numOrNull(r.token_expires_at),
+    rawExchangeSealed: strOrNull(r.raw_exchange_sealed),
+    oauthRequestId: strOrNull(r.oauth_request_id),
+    keyId: strOrNull(r.key_id),
+    channelIdentifier: strOrNull(r.channel_identifier),
+    exchangeSends: num(r.exchange_sends),
+    errorCode: strOrNull(r.error_code),
+    errorDetail: strOrNull(r.error_detail),
+  };
+}
+
+function connectionFrom(r: Row): Connection {
+  return {
+    id: String(r.id),
+    tenant: String(r.tenant),
+    sellerProject: String(r.seller_project),
+    status: String(r.status) as ConnectionStatus,
+    credentialId: strOrNull(r.credential_id),
+    keyId: strOrNull(r.key_id),
+    channelIdentifier: strOrNull(r.channel_identifier),
+    userCode: strOrNull(r.user_code),
+    oauthRequestId: strOrNull(r.oauth_request_id),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+    connectedAt: numOrNull(r.connected_at),
+    lastHealthAt: numOrNull(r.last_health_at),
+    lastHealthOk:
+      r.last_health_ok === null || r.last_health_ok === undefined ? null : num(r.last_health_ok) === 1,
+    lastHealthDetail: strOrNull(r.last_health_detail),
+  };
+}
+
+function credentialFrom(r: Row): Credential {
+  return {
+    id: String(r.id),
+    connectionId: String(r.connection_id),
+    tenant: String(r.tenant),
+    sellerProject: String(r.seller_project),
+    keyId: String(r.key_id),
+    channelIdentifier: String(r.channel_identifier),
+    sealed: String(r.sealed),
+    state: String(r.state) as CredentialState,
+    createdAt: num(r.created_at),
+    removedAt: numOrNull(r.removed_at),
+  };
+}
+
+function eventFrom(r: Row): EventRecord {
+  return {
+    id: String(r.id),
+    type: String(r.type),
+    tenant: String(r.tenant),
+    connectionId: strOrNull(r.connection_id),
+    attemptId: strOrNull(r.attempt_id),
+    payload: String(r.payload),
+    createdAt: num(r.created_at),
+  };
+}
+
+function deliveryFrom(r: Row): Delivery {
+  return {
+    eventId: String(r.event_id),
+    endpoint: String(r.endpoint),
+    attempts: num(r.attempts),
+    nextAt: num(r.next_at),
+    deliveredAt: numOrNull(r.delivered_at),
+    lastStatus: numOrNull(r.last_status),
+    lastError: strOrNull(r.last_error),
+    leaseUntil: numOrNull(r.lease_until),
+  };
+}
+
+const PATCH_COLUMNS: Record<keyof AttemptPatch, string> = {
+  sellerProject: 'seller_project',
+  accessTokenSealed: 'access_token_sealed',
+  tokenExpiresAt: 'token_expires_at',
+  rawExchangeSealed: 'raw_exchange_sealed',
+  oauthRequestId: 'oauth_request_id',
+  keyId: 'key_id',
+  channelIdentifier: 'channel_identifier',
+  exchangeSends: 'exchange_sends',
+  errorCode: 'error_code',
+  errorDetail: 'error_detail',
+  connectionId: 'connection_id',
+};
+
+function placeholders(n: number): string {
+  return Array.from({ length: n }, () => '?').join(', ');
+}
+
+async function insertEvents(tx: SqlExecutor, events: readonly NewEvent[] | undefined): Promise<void> {
+  for (const e of events ?? []) {
+    await tx.run(
+      'INSERT INTO nc_events (id, type, tenant, connection_id, attempt_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [e.id, e.type, e.tenant, e.connectionId, e.attemptId, e.payload, e.createdAt],
+    );
+    for (const endpoint of e.endpoints) {
+      await tx.run('INSERT INTO nc_deliveries (event_id, endpoint, attempts, next_at) VALUES (?, ?, 0, ?)', [
+        e.id,
+        endpoint,
+        e.createdAt,
+      ]);
+    }
+  }
+}
+
+export class SqlStore implements Store {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly #db: SqlDriver;
+
+  constructor(driver: SqlDriver) {
+    this.#db = driver;
+    this.kind = driver.dialect;
+  }
+
+  async migrate(): Promise<void> {
+    await this.#db.migrationLock(async (tx) => {
+      await tx.run(
+        'CREATE TABLE IF NOT EXISTS nc_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+      );
+      const done = new Set(
+        (await tx.all<{ version: unknown }>('SELECT version FROM nc_migrations')).map((r) => num(r.version)),
+      );
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        for (const s of m.statements) await tx.run(s);
+        await tx.run('INSERT INTO nc_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+          m.version,
+          m.name,
+          Date.now(),
+        ]);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
+
+  async ping(): Promise<void> {
+    await this.#db.all('SELECT 1 AS ok');
+  }
+
+  // --- meta -----------------------------------------------------------------------------------------
+
+  async getMeta(name: string): Promise<string | undefined> {
+    const rows = await this.#db.all<{ value: string }>('SELECT value FROM nc_meta WHERE name = ?', [name]);
+    return rows[0]?.value;
+  }
+
+  async setMetaIfAbsent(name: string, value: string): Promise<string> {
+    await this.#db.run('INSERT INTO nc_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', [
+      name,
+      value,
+    ]);
+    return (await this.getMeta(name)) ?? value;
+  }
+
+  async setMeta(name: string, value: string): Promise<void> {
+    await this.#db.run(
+      'INSERT INTO nc_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+      [name, value],
+    );
+  }
+
+  // --- attempts -------------------------------------------------------------------------------------
+
+  async createAttempt(a: NewAttempt): Promise<void> {
+    await this.#db.run(
+      `INSERT INTO nc_attempts (id, tenant, state_hash, environment, return_to, status, created_at, expires_at, updated_at, connection_id)
+       VALUES (?, ?, ?, ?, ?, 'STARTED', ?, ?, ?, ?)`,
+      [
+        a.id,
+        a.tenant,
+        a.stateHash,
+        a.environment,
+        a.returnTo,
+        a.createdAt,
+        a.expiresAt,
+        a.createdAt,
+        a.connectionId ?? null,
+      ],
+    );
+  }
+
+  async claimAttempt(stateHash: string, now: number): Promise<ClaimResult> {
+    const rows = await this.#db.all<Row>(
+      `UPDATE nc_attempts SET consumed_at = ?, updated_at = ?,
+         status = CASE WHEN expires_at > ? THEN 'CLAIMED' ELSE 'FAILED' END,
+         error_code = CASE WHEN expires_at > ? THEN error_code ELSE 'STATE_EXPIRED' END
+       WHERE state_hash = ? AND consumed_at IS NULL AND status = 'STARTED'
+       RETURNING *`,
+      [now, now, now, now, stateHash],
+    );
+    const claimed = rows[0];
+    if (claimed) {
+      const attempt = attemptFrom(claimed);
+      return attempt.status === 'CLAIMED' ? { outcome: 'claimed', attempt } : { outcome: 'expired', attempt };
+    }
+    const existing = await this.#db.all<Row>('SELECT * FROM nc_attempts WHERE state_hash = ?', [stateHash]);
+    return existing[0] ? { outcome: 'consumed', attempt: attemptFrom(existing[0]) } : { outcome: 'unknown' };
+  }
+
+  async getAttempt(id: string): Promise<Attempt | undefined> {
+    const rows = await this.#db.all<Row>('SELECT * FROM nc_attempts WHERE id = ?', [id]);
+    return rows[0] ? attemptFrom(rows[0]) : undefined;
+  }
+
+  async transition(
+    id: string,
+    from: AttemptStatus | readonly AttemptStatus[],
+    to: AttemptStatus,
+    patch: AttemptPatch,
+    now: number,
+    effects?: SideEffects,
+  ): Promise<boolean> {
+    const fromList = typeof from === 'string' ? [from] : [...from];
+    const sets = ['status = ?', 'updated_at = ?'];
+    const params: unknown[] = [to, now];
+    for (const [k, v] of Object.entries(patch)) {
+      const col = PATCH_COLUMNS[k as keyof AttemptPatch];
+      if (!col) throw new TypeError(`unknown attempt field ${k}`);
+      sets.push(`${col} = ?`);
+      params.push(v ?? null);
+    }
+    const sql = `UPDATE nc_attempts SET ${sets.join(', ')} WHERE id = ? AND status IN (${placeholders(fromList.length)})`;
+    params.push(id, ...fromList);
+    if (!effects?.events?.length) return (await this.#db.run(sql, params)) === 1;
+    return this.#db.transaction(async (tx) => {
+      if ((await tx.run(sql, params)) !== 1) return false;
+      await insertEvents(tx, effects.events);
+      return true;
+    });
+  }
+
+  storeExchangeBody(id: string, sealedBody: string, now: number): Promise<boolean> {
+    return this.#db.transaction(
+      async (tx) =>
+        (await tx.run(
+          `UPDATE nc_attempts SET status = 'KEY_STORED', raw_exchange_sealed = ?, access_token_sealed = NULL, updated_at = ?
+           WHERE id = ? AND status = 'EXCHANGE_SENT'`,
+          [sealedBody, now, id],
+        )) === 1,
+      { durable: true },
+    );
+  }
+
+  async listAttempts(q: {
+    statuses?: readonly AttemptStatus[];
+    updatedBefore?: number;
+    tenant?: string;
+    limit?: number;
+  }): Promise<Attempt[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.statuses?.length) {
+      where.push(`status IN (${placeholders(q.statuses.length)})`);
+      params.push(...q.statuses);
+    }
+    if (q.updatedBefore !== undefined) {
+      where.push('updated_at < ?');
+      params.push(q.updatedBefore);
+    }
+    if (q.tenant !== undefined) {
+      where.push('tenant = ?');
+      params.push(q.tenant);
+    }
+    params.push(q.limit ?? 500);
+    const rows = await this.#db.all<Row>(
+      `SELECT * FROM nc_attempts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`,
+      params,
+    );
+    return rows.map(attemptFrom);
+  }
+
+  // --- exchange slots -------------------------------------------------------------------------------
+
+  async takeExchangeSlot(
+    tenant: string,
+    sellerProject: string,
+    attemptId: string,
+    now: number,
+  ): Promise<boolean> {
+    const n = await this.#db.run(
+      'INSERT INTO nc_exchange_slots (tenant, seller_project, attempt_id, taken_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, seller_project) DO NOTHING',
+      [tenant, sellerProject, attemptId, now],
+    );
+    if (n === 1) return true;
+    const slot = await this.getExchangeSlot(tenant, sellerProject);
+    return slot?.attemptId === attemptId;
+  }
+
+  async releaseExchangeSlot(tenant: string, sellerProject: string, attemptId: string): Promise<void> {
+    await this.#db.run(
+      'DELETE FROM nc_exchange_slots WHERE tenant = ? AND seller_project = ? AND attempt_id = ?',
+      [tenant, sellerProject, attemptId],
+    );
+  }
+
+  async getExchangeSlot(
+    tenant: string,
+    sellerProject: string,
+  ): Promise<{ attemptId: string; takenAt: number } | undefined> {
+    const rows = await this.#db.all<Row>(
+      'SELECT attempt_id, taken_at FROM nc_exchange_slots WHERE tenant = ? AND seller_project = ?',
+      [tenant, sellerProject],
+    );
+    const r = rows[0];
+    return r ? { attemptId: String(r.attempt_id), takenAt: num(r.taken_at) } : undefined;
+  }
+
+  // --- connections and credentials ------------------------------------------------------------------
+
+  async getConnection(id: string): Promise<Connection | undefined> {
+    const rows = await this.#db.all<Row>('SELECT * FROM nc_connections WHERE id = ?', [id]);
+    return rows[0] ? connectionFrom(rows[0]) : undefined;
+  }
+
+  async findConnection(tenant: string, sellerProject: string): Promise<Connection | undefined> {
+    const rows = await this.#db.all<Row>(
+      'SELECT * FROM nc_connections WHERE tenant = ? AND seller_project = ?',
+      [tenant, sellerProject],
+    );
+    return rows[0] ? connectionFrom(rows[0]) : undefined;
+  }
+
+  async listConnections(q: { tenant?: string; status?: ConnectionStatus } = {}): Promise<Connection[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.tenant !== undefined) {
+      where.push('tenant = ?');
+      params.push(q.tenant);
+    }
+    if (q.status !== undefined) {
+      where.push('status = ?');
+      params.push(q.status);
+    }
+    const rows = await this.#db.all<Row>(
+      `SELECT * FROM nc_connections ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`,
+      params,
+    );
+    return rows.map(connectionFrom);
+  }
+
+  connect(input: Parameters<Store['connect']>[0]): ReturnType<Store['connect']> {
+    const { credential: c, now } = input;
+    return this.#db.transaction(
+      async (tx) => {
+        const moved = await tx.run(
+          `UPDATE nc_attempts SET status = 'CONNECTED', updated_at = ?, connection_id = ?, key_id = ?, channel_identifier = ?
+           WHERE id = ? AND status = 'KEY_STORED'`,
+          [now, input.connectionId, c.keyId, c.channelIdentifier, input.attemptId],
+        );
+        if (moved !== 1) return undefined;
+        const existing = (
+          await tx.all<Row>('SELECT * FROM nc_connections WHERE tenant = ? AND seller_project = ?', [
+            c.tenant,
+            c.sellerProject,
+          ])
+        )[0];
+        const connectionId = existing ? String(existing.id) : input.connectionId;
+        if (!existing) {
+          await tx.run(
+            `INSERT INTO nc_connections (id, tenant, seller_project, status, created_at, updated_at) VALUES (?, ?, ?, 'active', ?, ?)`,
+            [connectionId, c.tenant, c.sellerProject, now, now],
+          );
+        } else if (connectionId !== input.connectionId) {
+          await tx.run('UPDATE nc_attempts SET connection_id = ? WHERE id = ?', [
+            connectionId,
+            input.attemptId,
+          ]);
+        }
+        const prevRows = await tx.all<Row>(
+          `SELECT * FROM nc_credentials WHERE connection_id = ? AND state = 'active'`,
+          [connectionId],
+        );
+        await tx.run(
+          `UPDATE nc_credentials SET state = 'retiring' WHERE connection_id = ? AND state = 'active'`,
+          [connectionId],
+        );
+        await tx.run(
+          `INSERT INTO nc_credentials (id, connection_id, tenant, seller_project, key_id, channel_identifier, sealed, state, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)`,
+          [
+            c.id,
+            connectionId,
+            c.tenant,
+            c.sellerProject,
+            c.keyId,
+            c.channelIdentifier,
+            c.sealed,
+            c.createdAt,
+          ],
+        );
+        await tx.run(
+          `UPDATE nc_connections SET status = 'active', credential_id = ?, key_id = ?, channel_identifier = ?,
+             user_code = COALESCE(?, user_code), oauth_request_id = ?, updated_at = ?, connected_at = ?
+           WHERE id = ?`,
+          [c.id, c.keyId, c.channelIdentifier, input.userCode, input.oauthRequestId, now, now, connectionId],
+        );
+        await insertEvents(
+          tx,
+          input.events?.map((e) => ({ ...e, connectionId })),
+        );
+        const row = (await tx.all<Row>('SELECT * FROM nc_connections WHERE id = ?', [connectionId]))[0]!;
+        return {
+          connection: connectionFrom(row),
+          previous: prevRows[0] ? credentialFrom(prevRows[0]) : undefined,
+        };
+      },
+      { durable: true },
+    );
+  }
+
+  addCredential(
+    connectionId: string,
+    c: Omit<Credential, 'state' | 'removedAt'>,
+    now: number,
+    effects?: SideEffects,
+  ): Promise<Credential | undefined> {
+    return this.#db.transaction(
+      async (tx) => {
+        const conn = (await tx.all<Row>('SELECT id FROM nc_connections WHERE id = ?', [connectionId]))[0];
+        if (!conn) return undefined;
+        await tx.run(
+          `UPDATE nc_credentials SET state = 'retiring' WHERE connection_id = ? AND state = 'active'`,
+          [connectionId],
+        );
+        await tx.run(
+          `INSERT INTO nc_credentials (id, connection_id, tenant, seller_project, key_id, channel_identifier, sealed, state, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)`,
+          [
+            c.id,
+            connectionId,
+            c.tenant,
+            c.sellerProject,
+            c.keyId,
+            c.channelIdentifier,
+            c.sealed,
+            c.createdAt,
+          ],
+        );
+        await tx.run(
+          `UPDATE nc_connections SET status = 'active', credential_id = ?, key_id = ?, channel_identifier = ?, updated_at = ? WHERE id = ?`,
+          [c.id, c.keyId, c.channelIdentifier, now, connectionId],
+        );
+        await insertEvents(tx, effects?.events);
+        return { ...c, state: 'active' as const, removedAt: null };
+      },
+      { durable: true },
+    );
+  }
+
+  async getCredential(id: string): Promise<Credential | undefined> {
+    const rows = await this.#db.all<Row>('SELECT * FROM nc_credentials WHERE id = ?', [id]);
+    return rows[0] ? credentialFrom(rows[0]) : undefined;
+  }
+
+  async listCredentials(q: {
+    connectionId?: string;
+    states?: readonly CredentialState[];
+  }): Promise<Credential[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.connectionId !== undefined) {
+      where.push('connection_id = ?');
+      params.push(q.connectionId);
+    }
+    if (q.states?.length) {
+      where.push(`state IN (${placeholders(q.states.length)})`);
+      params.push(...q.states);
+    }
+    const rows = await this.#db.all<Row>(
+      `SELECT * FROM nc_credentials ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`,
+      params,
+    );
+    return rows.map(credentialFrom);
+  }
+
+  markCredentialRemoved(id: string, now: number, effects?: SideEffects): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
+      const n = await tx.run(
+        `UPDATE nc_credentials SET state = 'removed', removed_at = ? WHERE id = ? AND state <> 'removed'`,
+        [now, id],
+      );
+      if (n === 1) await insertEvents(tx, effects?.events);
+      return n === 1;
+    });
+  }
+
+  updateConnection(
+    id: string,
+    patch: Partial<
+      Pick<Connection, 'status' | 'lastHealthAt' | 'lastHealthOk' | 'lastHealthDetail' | 'userCode'>
+    >,
+    now: number,
+    effects?: SideEffects,
+  ): Promise<boolean> {
+    const cols: Record<string, string> = {
+      status: 'status',
+      lastHealthAt: 'last_health_at',
+      lastHealthOk: 'last_health_ok',
+      lastHealthDetail: 'last_health_detail',
+      userCode: 'user_code',
+    };
+    const sets = ['updated_at = ?'];
+    const params: unknown[] = [now];
+    for (const [k, v] of Object.entries(patch)) {
+      const col = cols[k];
+      if (!col) throw new TypeError(`unknown connection field ${k}`);
+      sets.push(`${col} = ?`);
+      params.push(typeof v === 'boolean' ? (v ? 1 : 0) : (v ?? null));
+    }
+    params.push(id);
+    return this.#db.transaction(async (tx) => {
+      const n = await tx.run(`UPDATE nc_connections SET ${sets.join(', ')} WHERE id = ?`, params);
+      if (n === 1) await insertEvents(tx, effects?.events);
+      return n === 1;
+    });
+  }
+
+  // --- events and deliveries ------------------------------------------------------------------------
+
+  async appendEvents(events: NewEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.#db.transaction((tx) => insertEvents(tx, events));
+  }
+
+  async listEvents(
+    q: { limit?: number; tenant?: string; connectionId?: string } = {},
+  ): Promise<EventRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.tenant !== undefined) {
+      where.push('tenant = ?');
+      params.push(q.tenant);
+    }
+    if (q.connectionId !== undefined) {
+      where.push('connection_id = ?');
+      params.push(q.connectionId);
+    }
+    params.push(q.limit ?? 200);
+    const rows = await this.#db.all<Row>(
+      `SELECT * FROM nc_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`,
+      params,
+    );
+    return rows.map(eventFrom);
+  }
+
+  async leaseDueDeliveries(
+    now: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<(Delivery & { event: EventRecord })[]> {
+    // The outer WHERE repeats the due/lease test so a concurrent leaser that lost the race updates nothing.
+    const rows = await this.#db.all<Row>(
+      `UPDATE nc_deliveries SET lease_until = ?
+       WHERE delivered_at IS NULL AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+         AND (event_id, endpoint) IN (
+           SELECT event_id, endpoint FROM nc_deliveries
+           WHERE delivered_at IS NULL AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+           ORDER BY next_at LIMIT ?)
+       RETURNING *`,
+      [now + leaseMs, now, now, now, now, limit],
+    );
+    if (rows.length === 0) return [];
+    const ids = [...new Set(rows.map((r) => String(r.event_id)))];
+    const events = await this.#db.all<Row>(
+      `SELECT * FROM nc_events WHERE id IN (${placeholders(ids.length)})`,
+      ids,
+    );
+    const byId = new Map(events.map((e) => [String(e.id), eventFrom(e)]));
+    return rows
+      .map((r) => ({ ...deliveryFrom(r), event: byId.get(String(r.event_id))! }))
+      .filter((d) => d.event);
+  }
+
+  async completeDelivery(eventId: string, endpoint: string, status: number, now: number): Promise<void> {
+    await this.#db.run(
+      'UPDATE nc_deliveries SET delivered_at = ?, last_status = ?, last_error = NULL, attempts = attempts + 1, lease_until = NULL WHERE event_id = ? AND endpoint = ?',
+      [now, status, eventId, endpoint],
+    );
+  }
+
+  async failDelivery(
+    eventId: string,
+    endpoint: string,
+    status: number | null,
+    error: string,
+    nextAt: number,
+  ): Promise<void> {
+    await this.#db.run(
+      'UPDATE nc_deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?, next_at = ?, lease_until = NULL WHERE event_id = ? AND endpoint = ? AND delivered_at IS NULL',
+      [status, error.slice(0, 500), nextAt, eventId, endpoint],
+    );
+  }
+
+  async listDeliveries(q: { pending?: boolean; limit?: number; eventId?: string } = {}): Promise<Delivery[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.pending !== undefined) where.push(q.pending ? 'delivered_at IS NULL' : 'delivered_at IS NOT NULL');
+    if (q.eventId !== undefined) {
+      where.push('event_id = ?');
+      params.push(q.eventId);
+    }
+    params.push(q.limit ?? 200);
+    const rows = await this.#db.all<Row>(
+      `SELECT * FROM nc_deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY next_at DESC LIMIT ?`,
+      params,
+    );
+    return rows.map(deliveryFrom);
+  }
+}

@@ -1,0 +1,136 @@
+// The embedded default store: SQLite through better-sqlite3 (WAL; commits that hold a key use
+// synchronous=FULL). Typed against the few methods it uses, so any compatible binding fits.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import { SqlStore } from './sql-store.js';
+
+/** The part of a better-sqlite3 database the store uses. */
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): unknown;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  close(): unknown;
+  readonly inTransaction: boolean;
+}
+
+export interface SqliteStatement {
+  readonly reader: boolean;
+  run(...params: unknown[]): { changes: number };
+  all(...params: unknown[]): unknown[];
+}
+
+export interface SqliteStoreOptions {
+  /** A database file path (created with its folder if missing), or an open database. */
+  database: string | SqliteDatabase;
+  /** Milliseconds to wait for another process's write lock (default 10 s). */
+  busyTimeoutMs?: number;
+}
+
+/** Serialises top-level operations so no query joins another caller's open transaction. */
+class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(fn, fn);
+    this.#tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+function toParams(params: readonly unknown[] | undefined): unknown[] {
+  return (params ?? []).map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
+}
+
+class SqliteDriver implements SqlDriver {
+  readonly dialect = 'sqlite' as const;
+  readonly #db: SqliteDatabase;
+  readonly #statements = new Map<string, SqliteStatement>();
+  readonly #mutex = new Mutex();
+  readonly #exec: SqlExecutor;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
+    this.#exec = {
+      all: async <T>(sql: string, params?: readonly unknown[]) =>
+        this.#statement(sql).all(...toParams(params)) as T[],
+      run: async (sql: string, params?: readonly unknown[]) => {
+        const st = this.#statement(sql);
+        // RETURNING statements are readers; run them with all() so their rows are consumed.
+        if (st.reader) return st.all(...toParams(params)).length;
+        return st.run(...toParams(params)).changes;
+      },
+    };
+  }
+
+  #statement(sql: string): SqliteStatement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      if (this.#statements.size > 500) this.#statements.clear();
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.#mutex.run(() => this.#exec.all<T>(sql, params));
+  }
+
+  run(sql: string, params?: readonly unknown[]): Promise<number> {
+    return this.#mutex.run(() => this.#exec.run(sql, params));
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
+    return this.#mutex.run(async () => {
+      if (opts.durable) this.#db.pragma('synchronous = FULL');
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.#exec);
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (e) {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+        throw e;
+      } finally {
+        if (opts.durable) this.#db.pragma('synchronous = NORMAL');
+      }
+    });
+  }
+
+  migrationLock<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    // BEGIN IMMEDIATE takes SQLite's write lock: a second process starting at once waits (busy_timeout).
+    return this.transaction(fn);
+  }
+
+  async close(): Promise<void> {
+    await this.#mutex.run(async () => {
+      this.#db.close();
+    });
+  }
+}
+
+export function openSqlite(path: string, busyTimeoutMs = 10_000): SqliteDatabase {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { timeout: busyTimeoutMs });
+  db.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  return db as unknown as SqliteDatabase;
+}
+
+/** Opens (creating if needed) a SQLite store and applies migrations. */
+export async function createSqliteStore(options: SqliteStoreOptions): Promise<SqlStore> {
+  const db =
+    typeof options.database === 'string'
+      ? openSqlite(options.database, options.busyTimeoutMs)
+      : options.database;
+  const store = new SqlStore(new SqliteDriver(db));
+  await store.migrate();
+  return store;
+}

@@ -1,0 +1,258 @@
+// The connector's persistent records and the one async Store interface every backend implements (SQLite
+// embedded by default, Postgres for several instances). Atomic steps are single statements or transactions in
+// the database, never in-process locks, so they hold across instances.
+
+export type AttemptStatus =
+  | 'STARTED'
+  | 'CLAIMED'
+  | 'TOKEN_ISSUED'
+  | 'EXCHANGE_SENT'
+  | 'KEY_STORED'
+  | 'CONNECTED'
+  | 'FAILED'
+  | 'NEEDS_ATTENTION'
+  | 'ORPHAN_SUSPECTED'
+  | 'REPAIRED'
+  | 'NEEDS_RECONNECT';
+
+export const TERMINAL_STATUSES: readonly AttemptStatus[] = [
+  'CONNECTED',
+  'FAILED',
+  'NEEDS_ATTENTION',
+  'REPAIRED',
+  'NEEDS_RECONNECT',
+];
+
+export interface Attempt {
+  id: string;
+  tenant: string;
+  stateHash: string;
+  environment: string;
+  returnTo: string;
+  status: AttemptStatus;
+  createdAt: number;
+  expiresAt: number;
+  updatedAt: number;
+  consumedAt: number | null;
+  /** Set when the flow reconnects a known connection. */
+  connectionId: string | null;
+  sellerProject: string | null;
+  /** Sealed access token (vault); null once spent or never issued. */
+  accessTokenSealed: string | null;
+  tokenExpiresAt: number | null;
+  /** Sealed raw token/exchange response body, kept from KEY_STORED on. */
+  rawExchangeSealed: string | null;
+  oauthRequestId: string | null;
+  keyId: string | null;
+  channelIdentifier: string | null;
+  exchangeSends: number;
+  errorCode: string | null;
+  errorDetail: string | null;
+}
+
+export interface NewAttempt {
+  id: string;
+  tenant: string;
+  stateHash: string;
+  environment: string;
+  returnTo: string;
+  createdAt: number;
+  expiresAt: number;
+  connectionId?: string | null;
+}
+
+export type AttemptPatch = Partial<
+  Pick<
+    Attempt,
+    | 'sellerProject'
+    | 'accessTokenSealed'
+    | 'tokenExpiresAt'
+    | 'rawExchangeSealed'
+    | 'oauthRequestId'
+    | 'keyId'
+    | 'channelIdentifier'
+    | 'exchangeSends'
+    | 'errorCode'
+    | 'errorDetail'
+    | 'connectionId'
+  >
+>;
+
+export type ClaimResult =
+  | { outcome: 'claimed'; attempt: Attempt }
+  | { outcome: 'expired'; attempt: Attempt }
+  | { outcome: 'consumed'; attempt: Attempt }
+  | { outcome: 'unknown' };
+
+export type ConnectionStatus = 'active' | 'needs_reconnect' | 'disconnected';
+
+export interface Connection {
+  id: string;
+  tenant: string;
+  sellerProject: string;
+  status: ConnectionStatus;
+  /** The credential in use. */
+  credentialId: string | null;
+  keyId: string | null;
+  channelIdentifier: string | null;
+  userCode: string | null;
+  oauthRequestId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  connectedAt: number | null;
+  lastHealthAt: number | null;
+  lastHealthOk: boolean | null;
+  lastHealthDetail: string | null;
+}
+
+export type CredentialState = 'active' | 'retiring' | 'removed';
+
+export interface Credential {
+  id: string;
+  connectionId: string;
+  tenant: string;
+  sellerProject: string;
+  keyId: string;
+  channelIdentifier: string;
+  /** Sealed key file JSON. */
+  sealed: string;
+  state: CredentialState;
+  createdAt: number;
+  removedAt: number | null;
+}
+
+export interface EventRecord {
+  id: string;
+  type: string;
+  tenant: string;
+  connectionId: string | null;
+  attemptId: string | null;
+  /** JSON text; metadata only, never a secret. */
+  payload: string;
+  createdAt: number;
+}
+
+/** An event to append, with the webhook endpoints it must reach (delivery rows commit with the event). */
+export interface NewEvent extends EventRecord {
+  endpoints: readonly string[];
+}
+
+export interface Delivery {
+  eventId: string;
+  endpoint: string;
+  attempts: number;
+  nextAt: number;
+  deliveredAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  leaseUntil: number | null;
+}
+
+/** What a committed state change may carry along atomically. */
+export interface SideEffects {
+  events?: NewEvent[];
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies pending migrations; safe when several processes start at once. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Checks the database answers. */
+  ping(): Promise<void>;
+
+  // meta: small named values (vault key fingerprints, settings)
+  getMeta(name: string): Promise<string | undefined>;
+  /** Sets a value unless one exists; returns the value now stored. */
+  setMetaIfAbsent(name: string, value: string): Promise<string>;
+  setMeta(name: string, value: string): Promise<void>;
+
+  // attempts
+  createAttempt(a: NewAttempt): Promise<void>;
+  /** ONE atomic consume of the state's record (S5): the first caller gets `claimed` (or `expired`). */
+  claimAttempt(stateHash: string, now: number): Promise<ClaimResult>;
+  getAttempt(id: string): Promise<Attempt | undefined>;
+  /** Compare-and-set on status: moves the attempt only if it is still in `from`; false otherwise. */
+  transition(
+    id: string,
+    from: AttemptStatus | readonly AttemptStatus[],
+    to: AttemptStatus,
+    patch: AttemptPatch,
+    now: number,
+    effects?: SideEffects,
+  ): Promise<boolean>;
+  /**
+   * Commits the raw exchange body (sealed) and KEY_STORED in one durable transaction (SQLite
+   * synchronous=FULL, Postgres synchronous_commit=on), only from EXCHANGE_SENT.
+   */
+  storeExchangeBody(id: string, sealedBody: string, now: number): Promise<boolean>;
+  listAttempts(q: {
+    statuses?: readonly AttemptStatus[];
+    updatedBefore?: number;
+    tenant?: string;
+    limit?: number;
+  }): Promise<Attempt[]>;
+
+  // one exchange in flight per (tenant, seller project)
+  takeExchangeSlot(tenant: string, sellerProject: string, attemptId: string, now: number): Promise<boolean>;
+  releaseExchangeSlot(tenant: string, sellerProject: string, attemptId: string): Promise<void>;
+  getExchangeSlot(
+    tenant: string,
+    sellerProject: string,
+  ): Promise<{ attemptId: string; takenAt: number } | undefined>;
+
+  // connections and credentials
+  getConnection(id: string): Promise<Connection | undefined>;
+  findConnection(tenant: string, sellerProject: string): Promise<Connection | undefined>;
+  listConnections(q?: { tenant?: string; status?: ConnectionStatus }): Promise<Connection[]>;
+  /**
+   * In one durable transaction: upserts the (tenant, seller project) connection, adds the credential as
+   * active, marks the previous active one `retiring`, and moves the attempt to CONNECTED (from KEY_STORED).
+   */
+  connect(input: {
+    attemptId: string;
+    connectionId: string;
+    credential: Omit<Credential, 'state' | 'removedAt'>;
+    userCode: string | null;
+    oauthRequestId: string | null;
+    now: number;
+    events?: NewEvent[];
+  }): Promise<{ connection: Connection; previous: Credential | undefined } | undefined>;
+  /** Adds a credential to a connection (rotation, repair): new active, old retiring; one transaction. */
+  addCredential(
+    connectionId: string,
+    credential: Omit<Credential, 'state' | 'removedAt'>,
+    now: number,
+    effects?: SideEffects,
+  ): Promise<Credential | undefined>;
+  getCredential(id: string): Promise<Credential | undefined>;
+  listCredentials(q: { connectionId?: string; states?: readonly CredentialState[] }): Promise<Credential[]>;
+  markCredentialRemoved(id: string, now: number, effects?: SideEffects): Promise<boolean>;
+  updateConnection(
+    id: string,
+    patch: Partial<
+      Pick<Connection, 'status' | 'lastHealthAt' | 'lastHealthOk' | 'lastHealthDetail' | 'userCode'>
+    >,
+    now: number,
+    effects?: SideEffects,
+  ): Promise<boolean>;
+
+  // events and webhook deliveries (outbox)
+  appendEvents(events: NewEvent[]): Promise<void>;
+  listEvents(q?: { limit?: number; tenant?: string; connectionId?: string }): Promise<EventRecord[]>;
+  /** Leases due deliveries so only one worker (of any instance) sends each. */
+  leaseDueDeliveries(
+    now: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<(Delivery & { event: EventRecord })[]>;
+  completeDelivery(eventId: string, endpoint: string, status: number, now: number): Promise<void>;
+  failDelivery(
+    eventId: string,
+    endpoint: string,
+    status: number | null,
+    error: string,
+    nextAt: number,
+  ): Promise<void>;
+  listDeliveries(q?: { pending?: boolean; limit?: number; eventId?: string }): Promise<Delivery[]>;
+}

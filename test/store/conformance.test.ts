@@ -1,0 +1,330 @@
+// One behaviour suite for every Store backend: SQLite and Postgres run the same cases.
+
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NewEvent, SqlStore } from '../../src/store/index.js';
+import { STORE_TARGETS } from '../helpers/stores.js';
+
+const T0 = 1_800_000_000_000;
+
+function attempt(
+  over: Partial<{ tenant: string; stateHash: string; expiresAt: number; createdAt: number }> = {},
+) {
+  return {
+    id: randomUUID(),
+    tenant: over.tenant ?? 'tenant-a',
+    stateHash: over.stateHash ?? randomUUID(),
+    environment: 'sandbox',
+    returnTo: '/done',
+    createdAt: over.createdAt ?? T0,
+    expiresAt: over.expiresAt ?? T0 + 600_000,
+  };
+}
+
+function event(type: string, endpoints: string[] = []): NewEvent {
+  return {
+    id: randomUUID(),
+    type,
+    tenant: 'tenant-a',
+    connectionId: null,
+    attemptId: null,
+    payload: '{}',
+    createdAt: T0,
+    endpoints,
+  };
+}
+
+async function toKeyStored(store: SqlStore, tenant = 'tenant-a', project = 'PRJ1') {
+  const a = attempt({ tenant });
+  await store.createAttempt(a);
+  expect((await store.claimAttempt(a.stateHash, T0 + 1)).outcome).toBe('claimed');
+  expect(
+    await store.transition(
+      a.id,
+      'CLAIMED',
+      'TOKEN_ISSUED',
+      { sellerProject: project, accessTokenSealed: 'sealed-token' },
+      T0 + 2,
+    ),
+  ).toBe(true);
+  expect(await store.transition(a.id, 'TOKEN_ISSUED', 'EXCHANGE_SENT', { exchangeSends: 1 }, T0 + 3)).toBe(
+    true,
+  );
+  expect(await store.storeExchangeBody(a.id, 'sealed-body', T0 + 4)).toBe(true);
+  return a;
+}
+
+function credential(tenant: string, project: string, keyId = randomUUID()) {
+  return {
+    id: randomUUID(),
+    connectionId: '',
+    tenant,
+    sellerProject: project,
+    keyId,
+    channelIdentifier: `acct@p1.idp`,
+    sealed: `sealed-${keyId}`,
+    createdAt: T0,
+  };
+}
+
+for (const target of STORE_TARGETS) {
+  const available = await target.available();
+  describe.skipIf(!available)(`store conformance: ${target.name}`, () => {
+    let store: SqlStore;
+    let cleanup: () => Promise<void>;
+    beforeAll(async () => {
+      ({ store, cleanup } = await target.open());
+    });
+    afterAll(async () => {
+      await cleanup?.();
+    });
+
+    it('migrate is idempotent and the store answers ping', async () => {
+      await store.migrate();
+      await store.migrate();
+      await store.ping();
+    });
+
+    it('meta: setMetaIfAbsent keeps the first value even when racing', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => store.setMetaIfAbsent('fp', `v${i}`)),
+      );
+      expect(new Set(results).size).toBe(1);
+      expect(await store.getMeta('fp')).toBe(results[0]);
+      await store.setMeta('fp', 'changed');
+      expect(await store.getMeta('fp')).toBe('changed');
+      expect(await store.getMeta('missing')).toBeUndefined();
+    });
+
+    it('S5 20 parallel claims of one state: exactly one is claimed, the rest see it consumed', async () => {
+      const a = attempt();
+      await store.createAttempt(a);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => store.claimAttempt(a.stateHash, T0 + 10)),
+      );
+      expect(results.filter((r) => r.outcome === 'claimed')).toHaveLength(1);
+      expect(results.filter((r) => r.outcome === 'consumed')).toHaveLength(19);
+      const got = await store.getAttempt(a.id);
+      expect(got?.status).toBe('CLAIMED');
+      expect(got?.consumedAt).toBe(T0 + 10);
+    });
+
+    it('S4 a state past its expiry is consumed as expired; an unknown state is unknown', async () => {
+      const a = attempt({ expiresAt: T0 + 100 });
+      await store.createAttempt(a);
+      const r = await store.claimAttempt(a.stateHash, T0 + 100);
+      expect(r.outcome).toBe('expired');
+      expect((await store.getAttempt(a.id))?.status).toBe('FAILED');
+      expect((await store.getAttempt(a.id))?.errorCode).toBe('STATE_EXPIRED');
+      expect((await store.claimAttempt('never-issued', T0)).outcome).toBe('unknown');
+    });
+
+    it('a duplicate state hash is refused', async () => {
+      const a = attempt();
+      await store.createAttempt(a);
+      await expect(store.createAttempt({ ...attempt(), stateHash: a.stateHash })).rejects.toThrow();
+    });
+
+    it('transition is compare-and-set: of 10 racing moves from one status exactly one wins', async () => {
+      const a = attempt();
+      await store.createAttempt(a);
+      await store.claimAttempt(a.stateHash, T0 + 1);
+      const wins = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          store.transition(a.id, 'CLAIMED', 'TOKEN_ISSUED', { sellerProject: `P${i}` }, T0 + 2),
+        ),
+      );
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      const got = await store.getAttempt(a.id);
+      expect(got?.status).toBe('TOKEN_ISSUED');
+      expect(got?.sellerProject).toMatch(/^P\d$/);
+      await expect(
+        store.transition(a.id, 'TOKEN_ISSUED', 'FAILED', { nope: 1 } as never, T0),
+      ).rejects.toThrow(/unknown attempt field/);
+    });
+
+    it('transition commits its events and their delivery rows with it', async () => {
+      const a = attempt();
+      await store.createAttempt(a);
+      await store.claimAttempt(a.stateHash, T0 + 1);
+      const e = event('failed', ['http://hook.invalid/a', 'http://hook.invalid/b']);
+      expect(
+        await store.transition(a.id, 'CLAIMED', 'FAILED', { errorCode: 'X' }, T0 + 2, { events: [e] }),
+      ).toBe(true);
+      expect((await store.listEvents({ limit: 1000 })).some((x) => x.id === e.id)).toBe(true);
+      expect(await store.listDeliveries({ eventId: e.id })).toHaveLength(2);
+      // A losing compare-and-set writes no event.
+      const e2 = event('failed', ['http://hook.invalid/a']);
+      expect(await store.transition(a.id, 'CLAIMED', 'FAILED', {}, T0 + 3, { events: [e2] })).toBe(false);
+      expect((await store.listEvents({ limit: 1000 })).some((x) => x.id === e2.id)).toBe(false);
+    });
+
+    it('storeExchangeBody moves only EXCHANGE_SENT to KEY_STORED and drops the access token', async () => {
+      const a = attempt();
+      await store.createAttempt(a);
+      await store.claimAttempt(a.stateHash, T0 + 1);
+      expect(await store.storeExchangeBody(a.id, 'body', T0 + 2)).toBe(false);
+      await store.transition(a.id, 'CLAIMED', 'TOKEN_ISSUED', { accessTokenSealed: 'tok' }, T0 + 2);
+      await store.transition(a.id, 'TOKEN_ISSUED', 'EXCHANGE_SENT', {}, T0 + 3);
+      expect(await store.storeExchangeBody(a.id, 'body', T0 + 4)).toBe(true);
+      const got = await store.getAttempt(a.id);
+      expect(got?.status).toBe('KEY_STORED');
+      expect(got?.rawExchangeSealed).toBe('body');
+      expect(got?.accessTokenSealed).toBeNull();
+      expect(await store.storeExchangeBody(a.id, 'again', T0 + 5)).toBe(false);
+    });
+
+    it('one exchange slot per (tenant, seller project): 10 racing takers, one winner; release by owner only', async () => {
+      const ids = Array.from({ length: 10 }, () => randomUUID());
+      const wins = await Promise.all(ids.map((id) => store.takeExchangeSlot('tenant-s', 'PRJS', id, T0)));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      const owner = ids[wins.indexOf(true)]!;
+      expect(await store.takeExchangeSlot('tenant-s', 'PRJS', owner, T0)).toBe(true);
+      expect((await store.getExchangeSlot('tenant-s', 'PRJS'))?.attemptId).toBe(owner);
+      await store.releaseExchangeSlot('tenant-s', 'PRJS', ids.find((i) => i !== owner)!);
+      expect((await store.getExchangeSlot('tenant-s', 'PRJS'))?.attemptId).toBe(owner);
+      await store.releaseExchangeSlot('tenant-s', 'PRJS', owner);
+      expect(await store.getExchangeSlot('tenant-s', 'PRJS')).toBeUndefined();
+      expect(await store.takeExchangeSlot('tenant-other', 'PRJS', randomUUID(), T0)).toBe(true);
+    });
+
+    it('connect creates the connection and its active credential atomically; a reconnect retires the old one', async () => {
+      const a = await toKeyStored(store, 'tenant-c', 'PRJC');
+      const cred = credential('tenant-c', 'PRJC', 'key-1');
+      const connId = randomUUID();
+      const e = event('connected', ['http://hook.invalid/c']);
+      const r = await store.connect({
+        attemptId: a.id,
+        connectionId: connId,
+        credential: cred,
+        userCode: 'usr_1',
+        oauthRequestId: 'req-1',
+        now: T0 + 5,
+        events: [e],
+      });
+      expect(r?.connection.id).toBe(connId);
+      expect(r?.connection.keyId).toBe('key-1');
+      expect(r?.connection.status).toBe('active');
+      expect(r?.previous).toBeUndefined();
+      expect((await store.getAttempt(a.id))?.status).toBe('CONNECTED');
+      expect((await store.listEvents({ connectionId: connId })).map((x) => x.id)).toContain(e.id);
+      // Connecting the same attempt twice does nothing.
+      expect(
+        await store.connect({
+          attemptId: a.id,
+          connectionId: connId,
+          credential: credential('tenant-c', 'PRJC'),
+          userCode: null,
+          oauthRequestId: null,
+          now: T0 + 6,
+        }),
+      ).toBeUndefined();
+      // A reconnect of the same seller project keeps the record and retires the old credential.
+      const b = await toKeyStored(store, 'tenant-c', 'PRJC');
+      const r2 = await store.connect({
+        attemptId: b.id,
+        connectionId: randomUUID(),
+        credential: credential('tenant-c', 'PRJC', 'key-2'),
+        userCode: null,
+        oauthRequestId: 'req-2',
+        now: T0 + 7,
+      });
+      expect(r2?.connection.id).toBe(connId);
+      expect(r2?.connection.userCode).toBe('usr_1');
+      expect(r2?.previous?.keyId).toBe('key-1');
+      expect((await store.getAttempt(b.id))?.connectionId).toBe(connId);
+      const creds = await store.listCredentials({ connectionId: connId });
+      expect(creds.map((c) => [c.keyId, c.state]).sort()).toEqual([
+        ['key-1', 'retiring'],
+        ['key-2', 'active'],
+      ]);
+      expect(await store.listConnections({ tenant: 'tenant-c' })).toHaveLength(1);
+      expect((await store.findConnection('tenant-c', 'PRJC'))?.keyId).toBe('key-2');
+    });
+
+    it('addCredential, markCredentialRemoved and updateConnection', async () => {
+      const a = await toKeyStored(store, 'tenant-d', 'PRJD');
+      const connId = randomUUID();
+      await store.connect({
+        attemptId: a.id,
+        connectionId: connId,
+        credential: credential('tenant-d', 'PRJD', 'k1'),
+        userCode: null,
+        oauthRequestId: null,
+        now: T0,
+      });
+      const added = await store.addCredential(connId, credential('tenant-d', 'PRJD', 'k2'), T0 + 1);
+      expect(added?.state).toBe('active');
+      expect(
+        await store.addCredential('no-such-connection', credential('tenant-d', 'PRJD'), T0),
+      ).toBeUndefined();
+      const [old] = await store.listCredentials({ connectionId: connId, states: ['retiring'] });
+      expect(old?.keyId).toBe('k1');
+      expect(await store.markCredentialRemoved(old!.id, T0 + 2)).toBe(true);
+      expect(await store.markCredentialRemoved(old!.id, T0 + 3)).toBe(false);
+      expect((await store.getCredential(old!.id))?.removedAt).toBe(T0 + 2);
+      expect(
+        await store.updateConnection(
+          connId,
+          { lastHealthAt: T0 + 4, lastHealthOk: true, lastHealthDetail: 'ok' },
+          T0 + 4,
+        ),
+      ).toBe(true);
+      const c = await store.getConnection(connId);
+      expect(c?.lastHealthOk).toBe(true);
+      expect(c?.keyId).toBe('k2');
+      expect(await store.updateConnection(connId, { status: 'disconnected' }, T0 + 5)).toBe(true);
+      expect((await store.listConnections({ status: 'disconnected' })).map((x) => x.id)).toContain(connId);
+    });
+
+    it('listAttempts filters by status, age and tenant', async () => {
+      const a = attempt({ tenant: 'tenant-l', createdAt: T0 - 10_000 });
+      await store.createAttempt(a);
+      const found = await store.listAttempts({
+        statuses: ['STARTED'],
+        tenant: 'tenant-l',
+        updatedBefore: T0,
+      });
+      expect(found.map((x) => x.id)).toEqual([a.id]);
+      expect(
+        await store.listAttempts({ statuses: ['STARTED'], tenant: 'tenant-l', updatedBefore: T0 - 20_000 }),
+      ).toEqual([]);
+    });
+
+    it('deliveries: racing leasers each get a delivery once; complete and fail with back-off', async () => {
+      const events = Array.from({ length: 6 }, () => event('connected', ['http://hook.invalid/lease']));
+      await store.appendEvents(events);
+      const leases = await Promise.all(
+        Array.from({ length: 4 }, () => store.leaseDueDeliveries(T0 + 1, 30_000, 100)),
+      );
+      const leased = leases.flat().filter((d) => d.endpoint === 'http://hook.invalid/lease');
+      expect(leased.map((d) => d.eventId).sort()).toEqual(events.map((e) => e.id).sort());
+      expect(leased.every((d) => d.event.type === 'connected')).toBe(true);
+      // Leased rows are not handed out again until the lease ends.
+      expect(
+        (await store.leaseDueDeliveries(T0 + 2, 30_000, 100)).filter(
+          (d) => d.endpoint === 'http://hook.invalid/lease',
+        ),
+      ).toEqual([]);
+      await store.completeDelivery(events[0]!.id, 'http://hook.invalid/lease', 204, T0 + 3);
+      await store.failDelivery(events[1]!.id, 'http://hook.invalid/lease', 503, 'unavailable', T0 + 60_000);
+      const later = (await store.leaseDueDeliveries(T0 + 40_000, 30_000, 100)).filter(
+        (d) => d.endpoint === 'http://hook.invalid/lease',
+      );
+      expect(later.map((d) => d.eventId).sort()).toEqual(
+        events
+          .slice(2)
+          .map((e) => e.id)
+          .sort(),
+      );
+      const retried = (await store.leaseDueDeliveries(T0 + 60_000, 30_000, 100)).filter(
+        (d) => d.eventId === events[1]!.id,
+      );
+      expect(retried).toHaveLength(1);
+      expect(retried[0]!.attempts).toBe(1);
+      expect(retried[0]!.lastStatus).toBe(503);
+      const done = await store.listDeliveries({ pending: false, eventId: events[0]!.id });
+      expect(done[0]?.deliveredAt).toBe(T0 + 3);
+    });
+  });
+}
