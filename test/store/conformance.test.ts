@@ -54,7 +54,7 @@ async function toKeyStored(store: SqlStore, tenant = 'tenant-a', project = 'PRJ1
   return a;
 }
 
-function credential(tenant: string, project: string, keyId = randomUUID()) {
+function credential(tenant: string, project: string, keyId: string = randomUUID()) {
   return {
     id: randomUUID(),
     connectionId: '',
