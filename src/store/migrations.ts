@@ -14,6 +14,7 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE nc_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
       `CREATE TABLE nc_attempts (
         id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL DEFAULT 'connect',
         tenant TEXT NOT NULL,
         state_hash TEXT NOT NULL UNIQUE,
         environment TEXT NOT NULL,

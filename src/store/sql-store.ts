@@ -5,6 +5,7 @@ import { MIGRATIONS } from './migrations.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 import type {
   Attempt,
+  AttemptKind,
   AttemptPatch,
   AttemptStatus,
   ClaimResult,
@@ -29,6 +30,7 @@ const strOrNull = (v: unknown): string | null => (v === null || v === undefined 
 function attemptFrom(r: Row): Attempt {
   return {
     id: String(r.id),
+    kind: String(r.kind) as AttemptKind,
     tenant: String(r.tenant),
     stateHash: String(r.state_hash),
     environment: String(r.environment),
@@ -210,18 +212,21 @@ export class SqlStore implements Store {
 
   async createAttempt(a: NewAttempt): Promise<void> {
     await this.#db.run(
-      `INSERT INTO nc_attempts (id, tenant, state_hash, environment, return_to, status, created_at, expires_at, updated_at, connection_id)
-       VALUES (?, ?, ?, ?, ?, 'STARTED', ?, ?, ?, ?)`,
+      `INSERT INTO nc_attempts (id, kind, tenant, state_hash, environment, return_to, status, created_at, expires_at, updated_at, connection_id, seller_project)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         a.id,
+        a.kind ?? 'connect',
         a.tenant,
         a.stateHash,
         a.environment,
         a.returnTo,
+        a.status ?? 'STARTED',
         a.createdAt,
         a.expiresAt,
         a.createdAt,
         a.connectionId ?? null,
+        a.sellerProject ?? null,
       ],
     );
   }
@@ -268,12 +273,15 @@ export class SqlStore implements Store {
     }
     const sql = `UPDATE nc_attempts SET ${sets.join(', ')} WHERE id = ? AND status IN (${placeholders(fromList.length)})`;
     params.push(id, ...fromList);
-    if (!effects?.events?.length) return (await this.#db.run(sql, params)) === 1;
-    return this.#db.transaction(async (tx) => {
-      if ((await tx.run(sql, params)) !== 1) return false;
-      await insertEvents(tx, effects.events);
-      return true;
-    });
+    if (!effects?.events?.length && !effects?.durable) return (await this.#db.run(sql, params)) === 1;
+    return this.#db.transaction(
+      async (tx) => {
+        if ((await tx.run(sql, params)) !== 1) return false;
+        await insertEvents(tx, effects.events);
+        return true;
+      },
+      { durable: effects.durable ?? false },
+    );
   }
 
   storeExchangeBody(id: string, sealedBody: string, now: number): Promise<boolean> {
@@ -288,14 +296,17 @@ export class SqlStore implements Store {
     );
   }
 
-  async listAttempts(q: {
-    statuses?: readonly AttemptStatus[];
-    updatedBefore?: number;
-    tenant?: string;
-    limit?: number;
-  }): Promise<Attempt[]> {
+  async listAttempts(q: Parameters<Store['listAttempts']>[0]): Promise<Attempt[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (q.kind !== undefined) {
+      where.push('kind = ?');
+      params.push(q.kind);
+    }
+    if (q.connectionId !== undefined) {
+      where.push('connection_id = ?');
+      params.push(q.connectionId);
+    }
     if (q.statuses?.length) {
       where.push(`status IN (${placeholders(q.statuses.length)})`);
       params.push(...q.statuses);
@@ -390,7 +401,8 @@ export class SqlStore implements Store {
     return this.#db.transaction(
       async (tx) => {
         const moved = await tx.run(
-          `UPDATE nc_attempts SET status = 'CONNECTED', updated_at = ?, connection_id = ?, key_id = ?, channel_identifier = ?
+          `UPDATE nc_attempts SET status = 'CONNECTED', updated_at = ?, connection_id = ?, key_id = ?, channel_identifier = ?,
+             raw_exchange_sealed = NULL
            WHERE id = ? AND status = 'KEY_STORED'`,
           [now, input.connectionId, c.keyId, c.channelIdentifier, input.attemptId],
         );
@@ -499,12 +511,17 @@ export class SqlStore implements Store {
     return rows[0] ? credentialFrom(rows[0]) : undefined;
   }
 
-  async listCredentials(q: {
-    connectionId?: string;
-    states?: readonly CredentialState[];
-  }): Promise<Credential[]> {
+  async listCredentials(q: Parameters<Store['listCredentials']>[0]): Promise<Credential[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (q.channelIdentifier !== undefined) {
+      where.push('channel_identifier = ?');
+      params.push(q.channelIdentifier);
+    }
+    if (q.sellerProject !== undefined) {
+      where.push('seller_project = ?');
+      params.push(q.sellerProject);
+    }
     if (q.connectionId !== undefined) {
       where.push('connection_id = ?');
       params.push(q.connectionId);

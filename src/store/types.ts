@@ -23,8 +23,12 @@ export const TERMINAL_STATUSES: readonly AttemptStatus[] = [
   'NEEDS_RECONNECT',
 ];
 
+/** What an attempt does: connect through OAuth, rotate a key, or repair an orphan through the API User Service. */
+export type AttemptKind = 'connect' | 'rotate' | 'repair';
+
 export interface Attempt {
   id: string;
+  kind: AttemptKind;
   tenant: string;
   stateHash: string;
   environment: string;
@@ -52,6 +56,9 @@ export interface Attempt {
 
 export interface NewAttempt {
   id: string;
+  kind?: AttemptKind;
+  status?: AttemptStatus;
+  sellerProject?: string | null;
   tenant: string;
   stateHash: string;
   environment: string;
@@ -151,6 +158,8 @@ export interface Delivery {
 /** What a committed state change may carry along atomically. */
 export interface SideEffects {
   events?: NewEvent[];
+  /** Flush the commit to disk before returning (see SqlDriver.transaction). */
+  durable?: boolean;
 }
 
 export interface Store {
@@ -190,6 +199,8 @@ export interface Store {
     statuses?: readonly AttemptStatus[];
     updatedBefore?: number;
     tenant?: string;
+    kind?: AttemptKind;
+    connectionId?: string;
     limit?: number;
   }): Promise<Attempt[]>;
 
@@ -226,7 +237,12 @@ export interface Store {
     effects?: SideEffects,
   ): Promise<Credential | undefined>;
   getCredential(id: string): Promise<Credential | undefined>;
-  listCredentials(q: { connectionId?: string; states?: readonly CredentialState[] }): Promise<Credential[]>;
+  listCredentials(q: {
+    connectionId?: string;
+    states?: readonly CredentialState[];
+    channelIdentifier?: string;
+    sellerProject?: string;
+  }): Promise<Credential[]>;
   markCredentialRemoved(id: string, now: number, effects?: SideEffects): Promise<boolean>;
   updateConnection(
     id: string,
