@@ -72,7 +72,7 @@ export class KeyPool {
   readonly #size: number;
   readonly #cacheDir: string | undefined;
   readonly #ready: Pooled[] = [];
-  readonly #waiters: ((k: Pooled) => void)[] = [];
+  readonly #waiters: { resolve: (k: Pooled) => void; reject: (e: Error) => void }[] = [];
   readonly #fullWaiters: (() => void)[] = [];
   #worker: Worker | undefined;
   #inFlight = false;
@@ -103,13 +103,14 @@ export class KeyPool {
     };
   }
 
-  /** Takes a key: at once from the pool, or the next one generated. */
+  /** Takes a key: at once from the pool, or the next one generated. Rejects once the pool is closed. */
   take(): Promise<KeyPair> {
+    if (this.#closed) return Promise.reject(new Error('key pool is closed'));
     const k = this.#ready.shift();
     this.#refill();
     if (k) return Promise.resolve(this.#release(k));
-    return new Promise((resolve) => {
-      this.#waiters.push((p) => resolve(this.#release(p)));
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve: (p) => resolve(this.#release(p)), reject });
       // Someone is waiting for this key: keep the process alive until it arrives.
       this.#worker?.ref();
       this.#refill();
@@ -126,6 +127,8 @@ export class KeyPool {
     this.#closed = true;
     const w = this.#worker;
     this.#worker = undefined;
+    // A key still being generated will never arrive: its takers get an error rather than a promise that hangs.
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(new Error('key pool is closed'));
     if (w) await w.terminate();
     // Unused keys that came from the cache go back to it for the next run.
     for (const k of this.#ready) {
@@ -160,7 +163,12 @@ export class KeyPool {
       const mine = `${file.replace(/\.claimed-\d+$/, '')}.claimed-${process.pid}`;
       try {
         renameSync(file, mine); // atomic: of two processes sharing the cache only one gets each key
-        file = mine;
+      } catch {
+        // Another process claimed it first (or returned it under its plain name): not ours to touch.
+        continue;
+      }
+      file = mine;
+      try {
         const privatePem = readFileSync(file, 'utf8');
         const publicPem = createPublicKey(createPrivateKey(privatePem))
           .export({ type: 'spki', format: 'pem' })
@@ -182,9 +190,12 @@ export class KeyPool {
       this.#worker = new Worker(WORKER_SOURCE, { eval: true });
       this.#worker.unref();
       this.#worker.on('message', (m: { privatePem: string; publicPem: string }) => this.#onKey(m));
-      this.#worker.on('error', () => {
+      this.#worker.on('error', (e) => {
         this.#worker = undefined;
         this.#inFlight = false;
+        // Nothing will answer the keys being waited for; the next take() starts a new worker.
+        const err = new Error(`key generation failed: ${e instanceof Error ? e.message : 'worker error'}`);
+        for (const waiter of this.#waiters.splice(0)) waiter.reject(err);
       });
     }
     this.#inFlight = true;
@@ -198,7 +209,7 @@ export class KeyPool {
     const k: Pooled = { ...m, fingerprint: fingerprintOf(m.publicPem) };
     const waiter = this.#waiters.shift();
     if (waiter) {
-      waiter(k);
+      waiter.resolve(k);
     } else {
       if (this.#cacheDir) {
         const file = join(this.#cacheDir, `${k.fingerprint}.pem.claimed-${process.pid}`);

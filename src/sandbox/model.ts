@@ -84,8 +84,13 @@ export interface AccessTokenRecord {
   expiresAt: number;
   usedAt?: number;
   revokedAt?: number;
-  /** Kept only when the exchange-replay switch is on. */
+  /**
+   * The first exchange answer, kept only while the exchange-replay switch is on (an open question, §7): it holds
+   * the private key, which is exactly what a replay must hand back.
+   */
   replayBody?: string;
+  /** The ledger entry the kept answer delivers, so a replay that gets through marks it delivered. */
+  replayLedgerSeq?: number;
 }
 
 export type OAuthRequestStatus =

@@ -81,6 +81,11 @@ export interface Sandbox {
   readonly switches: Switches;
   readonly pool: KeyPool;
   readonly world: World;
+  /**
+   * The public half of the key that signs access tokens (SPKI PEM): read-only, so a caller can verify that an
+   * `access_token` is the RS256 JWT the contract says (NC23). The private half never leaves the sandbox.
+   */
+  readonly signingPublicKeyPem: string;
   /** A consent without a browser: returns a fresh code for the client. */
   authorize(o?: {
     clientId?: string;
@@ -171,6 +176,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     world.meta.put('signing-key', signingPem);
   }
   const signingKey = createPrivateKey(signingPem);
+  const signingPublicKey = createPublicKey(signingKey);
   let csrfHex = world.meta.get('csrf-secret');
   if (!csrfHex) {
     csrfHex = random.bytes(32).toString('hex');
@@ -214,7 +220,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     world,
     switches,
     signingKey,
-    signingPublicKey: createPublicKey(signingKey),
+    signingPublicKey,
     issuer: () => origin,
     get failedCodes() {
       return failedCodes;
@@ -293,6 +299,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     switches,
     pool,
     world,
+    signingPublicKeyPem: signingPublicKey.export({ type: 'spki', format: 'pem' }).toString(),
     authorize(o = {}) {
       const client = world.clients.get(o.clientId ?? fixtures.client.clientId);
       if (!client) throw new TypeError('authorize: unknown clientId');
@@ -303,15 +310,15 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
           );
       if (!seller) throw new TypeError('authorize: no seller matches');
       const projectCode = o.projectCode ?? seller.projects[0]!;
+      // The same checks as the consent page and POST /_sandbox/authorize: a seller grants only its own projects,
+      // and codes go only to a registered redirect URI.
+      if (!seller.projects.includes(projectCode))
+        throw new TypeError('authorize: the seller has no such project');
+      const redirectUri = o.redirectUri ?? client.redirectUris[0]!;
+      if (!client.redirectUris.includes(redirectUri))
+        throw new TypeError('authorize: redirectUri is not registered for the client');
       const state = o.state ?? world.secret();
-      const r = issueCode(
-        world,
-        client,
-        seller,
-        projectCode,
-        o.redirectUri ?? client.redirectUris[0]!,
-        state,
-      );
+      const r = issueCode(world, client, seller, projectCode, redirectUri, state);
       return { code: r.code, state, location: r.location, oauthRequestId: r.oauthRequestId };
     },
     addFault: (spec) => faults.add(spec),
@@ -321,11 +328,11 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       return fx;
     },
     addClient(cfg) {
-      const fx = addClient(
-        world,
-        parseConfig({ clients: [cfg] }).clients![0]!,
-        fixtures.integrator.projectCode,
-      );
+      const parsed = parseConfig({ clients: [cfg] }).clients![0]!;
+      // As POST /_sandbox/clients: a client belongs to a project that exists, else no session could own it.
+      const owner = parsed.project_code ?? fixtures.integrator.projectCode;
+      if (!world.projects.get(owner)) throw new TypeError(`addClient: no project ${owner}`);
+      const fx = addClient(world, parsed, owner);
       fixtures.clients.push(fx);
       return fx;
     },

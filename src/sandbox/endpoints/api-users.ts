@@ -2,7 +2,14 @@
 // channel_identifier (NC34–NC36). Paths are ours until Noon confirms them; they are switches.
 
 import { type Context, requireSession } from '../context.js';
-import { AccountNotFound, KeyLimit, KeyNotFound, PermissionDenied, Unimplemented } from '../errors.js';
+import {
+  AccountNotFound,
+  InvalidArgument,
+  KeyLimit,
+  KeyNotFound,
+  PermissionDenied,
+  Unimplemented,
+} from '../errors.js';
 import {
   json,
   optionalString,
@@ -12,7 +19,7 @@ import {
   type SandboxResponse,
 } from '../http.js';
 import { MAX_KEYS_PER_ACCOUNT, type ServiceAccount } from '../model.js';
-import { NO_STORE } from './token-create.js';
+import { NO_STORE, withNoStore } from './token-create.js';
 
 function managedAccount(
   req: SandboxRequest,
@@ -22,8 +29,9 @@ function managedAccount(
   const body = readJsonObject(req, ctx.switches.requireJsonContentType);
   const userCode = optionalString(body, 'user_code', 256) || undefined;
   const channelIdentifier = optionalString(body, 'channel_identifier', 512) || undefined;
+  // A request that names no account is malformed (400), not a lookup that found nothing (404).
   if (userCode === undefined && channelIdentifier === undefined) {
-    throw new AccountNotFound('user_code or channel_identifier is required');
+    throw new InvalidArgument('user_code or channel_identifier is required');
   }
   const account = ctx.world.account({ userCode, channelIdentifier });
   if (!account) throw new AccountNotFound();
@@ -33,7 +41,20 @@ function managedAccount(
   return { account, body, project: session.projectCode };
 }
 
-export async function createCredential(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
+// Every answer of the service is no-store: a create carries a private key, and refusals follow suit (NC28 spirit).
+export function createCredential(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
+  return withNoStore(() => create(req, ctx));
+}
+
+export function listCredentials(req: SandboxRequest, ctx: Context): SandboxResponse {
+  return withNoStore(() => list(req, ctx));
+}
+
+export function removeCredential(req: SandboxRequest, ctx: Context): SandboxResponse {
+  return withNoStore(() => remove(req, ctx));
+}
+
+async function create(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
   const { account, project } = managedAccount(req, ctx);
   const { world } = ctx;
   if (world.activeKeys(account.userCode).length >= MAX_KEYS_PER_ACCOUNT) throw new KeyLimit();
@@ -51,7 +72,7 @@ export async function createCredential(req: SandboxRequest, ctx: Context): Promi
   return res;
 }
 
-export function listCredentials(req: SandboxRequest, ctx: Context): SandboxResponse {
+function list(req: SandboxRequest, ctx: Context): SandboxResponse {
   if (!ctx.switches.keyListing) throw new Unimplemented('credentials/list is not available');
   const { account, project } = managedAccount(req, ctx);
   const credentials = ctx.world.accountKeys(account.userCode).map((k) => ({
@@ -64,7 +85,7 @@ export function listCredentials(req: SandboxRequest, ctx: Context): SandboxRespo
   return res;
 }
 
-export function removeCredential(req: SandboxRequest, ctx: Context): SandboxResponse {
+function remove(req: SandboxRequest, ctx: Context): SandboxResponse {
   const { account, body, project } = managedAccount(req, ctx);
   const keyId = requiredString(body, 'key_id', 256);
   const key = ctx.world.keys.get(keyId);

@@ -27,10 +27,10 @@ interface AuthorizeParams {
 }
 
 function page(status: number, body: string, extra: Record<string, string | string[]> = {}): SandboxResponse {
-  const res = html(status, body, { ...PAGE_HEADERS, ...extra });
-  return res;
+  return html(status, body, { ...PAGE_HEADERS, ...extra });
 }
 
+/** A field given at most once: undefined when absent, null when repeated (a repeated field is refused, NC18). */
 function single(params: URLSearchParams, name: string): string | undefined | null {
   const all = params.getAll(name);
   if (all.length > 1) return null;
@@ -41,7 +41,8 @@ function single(params: URLSearchParams, name: string): string | undefined | nul
 function authorizeParams(params: URLSearchParams, ctx: Context): AuthorizeParams | string {
   const clientId = single(params, 'client_id');
   const state = single(params, 'state');
-  const redirectUriParam = single(params, 'redirect_uri');
+  // With the switch off the parameter is ignored altogether, repeated or not (NC15).
+  const redirectUriParam = ctx.switches.redirectUriParam ? single(params, 'redirect_uri') : undefined;
   if (clientId === null || state === null || redirectUriParam === null)
     return 'A parameter was given more than once.';
   if (!clientId) return 'The link is missing the application (client_id).';
@@ -50,19 +51,14 @@ function authorizeParams(params: URLSearchParams, ctx: Context): AuthorizeParams
   if (!state) return 'The link is missing its state parameter.';
   if (state.length > MAX_STATE) return 'The state parameter is too long.';
   let redirectUri = client.redirectUris[0];
-  if (redirectUriParam !== undefined && ctx.switches.redirectUriParam) {
+  if (redirectUriParam !== undefined) {
     // NC15: only an exact match of a registered URI; no normalisation of case, slash, port or query.
     if (!client.redirectUris.includes(redirectUriParam))
       return 'The redirect address is not registered for this application.';
     redirectUri = redirectUriParam;
   }
   if (!redirectUri) return 'This application has no registered redirect address.';
-  return {
-    client,
-    state,
-    redirectUri,
-    redirectUriParam: ctx.switches.redirectUriParam ? redirectUriParam : undefined,
-  };
+  return { client, state, redirectUri, redirectUriParam };
 }
 
 function sellerSession(
@@ -71,10 +67,14 @@ function sellerSession(
 ): { session: SellerSession; seller: Seller } | undefined {
   const id = req.cookies.get(SELLER_COOKIE);
   if (!id) return undefined;
-  const session = ctx.world.meta.get(`seller-session:${sha256Hex(id)}`);
+  const key = `seller-session:${sha256Hex(id)}`;
+  const session = ctx.world.meta.get(key);
   if (!session) return undefined;
   const s = JSON.parse(session) as SellerSession;
-  if (ctx.world.clock.now() >= s.expiresAt) return undefined;
+  if (ctx.world.clock.now() >= s.expiresAt) {
+    ctx.world.meta.delete(key);
+    return undefined;
+  }
   const seller = ctx.world.sellers.get(s.email);
   return seller ? { session: { ...s, id }, seller } : undefined;
 }
@@ -150,16 +150,22 @@ function carried(p: AuthorizeParams): Record<string, string | undefined> {
   return { client_id: p.client.clientId, state: p.state, redirect_uri: p.redirectUriParam };
 }
 
-function signInPage(p: AuthorizeParams, error?: string): string {
+/** Where the seller goes next, as they would read it: scheme, host and port, without path or query. */
+function destination(uri: string): string {
+  return new URL(uri).origin;
+}
+
+function signInPage(p: AuthorizeParams, o: { error?: string; email?: string } = {}): string {
+  // The email is kept after a failed attempt; the password never comes back into a page.
   return layout(
     'Sign in · noon partners',
     h`<h1>Sign in to continue to ${p.client.name}</h1>
 <div class="card"><form method="post" action="/oauth/signin">${hidden(carried(p))}
-${error ? raw(h`<p class="error" role="alert">${error}</p>`) : ''}
-<label>Email <input type="email" name="email" autocomplete="username" required></label>
+${o.error ? raw(h`<p class="error" role="alert">${o.error}</p>`) : ''}
+<label>Email <input type="email" name="email" value="${o.email ?? ''}" autocomplete="username" required autofocus></label>
 <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
-<button class="primary" type="submit">Sign in</button></form>
-<p class="muted">Sandbox sellers are listed by <code>noon-connect sandbox</code> at start.</p></div>`,
+<div class="actions"><button class="primary" type="submit">Sign in</button></div></form>
+<p class="muted">Sandbox sellers and their passwords are listed by <code>noon-connect sandbox</code> at start.</p></div>`,
   );
 }
 
@@ -167,19 +173,22 @@ function consentPage(p: AuthorizeParams, seller: Seller, csrf: string, world: Wo
   const options = seller.projects
     .map((code, i) => {
       const name = world.projects.get(code)?.name ?? code;
-      return h`<label><input type="radio" name="project_code" value="${code}"${raw(i === 0 ? ' checked' : '')}> ${name} <code>${code}</code></label>`;
+      return h`<label><input type="radio" name="project_code" value="${code}"${raw(i === 0 ? ' checked' : '')}><span>${name} <code>${code}</code></span></label>`;
     })
     .join('');
   return layout(
     'Allow access · noon partners',
     h`<h1>${p.client.name} wants access to your noon account</h1>
 <div class="card"><p>Signed in as <strong>${seller.name}</strong> (${seller.email})</p>
-<p>Permission requested: <code>${p.client.permission}</code>: create a service-account credential that lets
-${p.client.name} call noon's APIs for the project you choose.</p>
+<form method="post" action="/oauth/signin">${hidden({ ...carried(p), csrf, signout: '1' })}<button class="link" type="submit">Not you? Use another account</button></form>
+<div class="perm"><p>Permission requested: <code>${p.client.permission}</code></p>
+<p class="muted">${p.client.name} gets a service-account credential that can call noon's APIs for the project you
+choose. You can remove it later in the Access App.</p></div>
 <form method="post" action="/oauth/decide">${hidden({ ...carried(p), csrf })}
 <fieldset><legend>Project to connect</legend>${raw(options)}</fieldset>
-<p><button class="primary" type="submit" name="decision" value="approve">Allow</button>
-<button type="submit" name="decision" value="deny">Deny</button></p></form></div>`,
+<div class="actions"><button class="primary" type="submit" name="decision" value="approve">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button></div>
+<p class="muted">Either way you go back to <code>${destination(p.redirectUri)}</code>.</p></form></div>`,
   );
 }
 
@@ -201,15 +210,46 @@ function backToAuthorize(p: AuthorizeParams): string {
   return `/?${q.toString()}`;
 }
 
+/** Ends the seller's sign-in ("use another account"); the CSRF token keeps other sites from signing them out. */
+function signOut(
+  req: SandboxRequest,
+  ctx: Context,
+  p: AuthorizeParams,
+  form: URLSearchParams,
+): SandboxResponse {
+  const signedIn = sellerSession(req, ctx);
+  if (signedIn) {
+    if (!csrfMatches(csrfToken(ctx, signedIn.session.id, p), form.get('csrf'))) {
+      return page(403, errorPage('Request refused', 'The form was not submitted from this page.'));
+    }
+    ctx.world.meta.delete(`seller-session:${sha256Hex(signedIn.session.id)}`);
+  }
+  const cookie = serializeCookie(SELLER_COOKIE, '', {
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure: req.secure,
+    path: '/',
+    maxAge: 0,
+  });
+  return redirect(backToAuthorize(p), { ...PAGE_HEADERS, 'set-cookie': cookie });
+}
+
 export function consentSignIn(req: SandboxRequest, ctx: Context): SandboxResponse {
   const form = formParams(req);
   const p = authorizeParams(form, ctx);
   if (typeof p === 'string') return page(400, errorPage('Cannot continue', p));
+  if (form.has('signout')) return signOut(req, ctx, p, form);
   const email = (form.get('email') ?? '').trim().toLowerCase();
   const seller = ctx.world.sellers.get(email);
   const password = form.get('password') ?? '';
-  if (!seller || !csrfMatches(sha256Hex(seller.password), sha256Hex(password))) {
-    return page(401, signInPage(p, 'Email or password is not right.'));
+  // Compared through digests in constant time, and compared even for an unknown email, so the answer's timing
+  // does not tell which sellers exist.
+  const passwordOk = csrfMatches(
+    sha256Hex(seller?.password ?? ctx.csrfSecret.toString('hex')),
+    sha256Hex(password),
+  );
+  if (!seller || !passwordOk) {
+    return page(401, signInPage(p, { error: 'Email or password is not right.', email: email.slice(0, 320) }));
   }
   const id = ctx.world.secret();
   const session: SellerSession = {
@@ -225,7 +265,7 @@ export function consentSignIn(req: SandboxRequest, ctx: Context): SandboxRespons
     path: '/',
     maxAge: SELLER_SESSION_MS / 1000,
   });
-  return { ...redirect(backToAuthorize(p), { ...PAGE_HEADERS, 'set-cookie': cookie }) };
+  return redirect(backToAuthorize(p), { ...PAGE_HEADERS, 'set-cookie': cookie });
 }
 
 export function consentDecide(req: SandboxRequest, ctx: Context): SandboxResponse {
@@ -235,11 +275,13 @@ export function consentDecide(req: SandboxRequest, ctx: Context): SandboxRespons
   const signedIn = sellerSession(req, ctx);
   if (!signedIn) return page(403, errorPage('Session ended', 'Sign in again to continue.'));
   // NC19: the approve/deny form carries its own CSRF token bound to the seller's sign-in and this request.
-  if (!csrfMatches(csrfToken(ctx, signedIn.session.id, p), form.get('csrf'))) {
+  if (!csrfMatches(csrfToken(ctx, signedIn.session.id, p), single(form, 'csrf') ?? null)) {
     return page(403, errorPage('Request refused', 'The form was not submitted from this page.'));
   }
-  const decision = form.get('decision');
-  const projectCode = form.get('project_code') ?? '';
+  const decision = single(form, 'decision');
+  const chosen = single(form, 'project_code');
+  if (chosen === null) return page(400, errorPage('Cannot continue', 'Choose one project.'));
+  const projectCode = chosen ?? '';
   if (decision === 'deny') {
     recordDenial(ctx.world, p.client, signedIn.seller.projects.includes(projectCode) ? projectCode : '');
     return redirect(appendQuery(p.redirectUri, { error: 'access_denied', state: p.state }), {

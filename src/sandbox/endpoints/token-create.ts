@@ -9,23 +9,33 @@ import {
   CodeUsed,
   InvalidClient,
   RateLimited,
-  type SandboxError,
+  SandboxError,
   UnsupportedGrantType,
 } from '../errors.js';
-import {
-  json,
-  optionalString,
-  readJsonObject,
-  requiredString,
-  type SandboxRequest,
-  type SandboxResponse,
-} from '../http.js';
+import { json, readJsonObject, type SandboxRequest, type SandboxResponse } from '../http.js';
 import { signRs256 } from '../jwt.js';
 import { ACCESS_TOKEN_TTL_MS, type AccessTokenRecord } from '../model.js';
 import { retryHeaders } from '../rate-limit.js';
 import { secretMatches, sha256Hex } from '../world.js';
 
 export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+
+/**
+ * NC28: token and exchange answers are never cacheable, refusals included (RFC 6749 §5.1 and §5.2). Runs a
+ * handler and stamps `no-store` on any protocol error it throws, so every check can stay a plain `throw`.
+ */
+export function withNoStore<T>(run: () => T): T {
+  const stamp = (e: unknown): never => {
+    if (e instanceof SandboxError) Object.assign(e.headers, NO_STORE);
+    throw e;
+  };
+  try {
+    const out = run();
+    return (out instanceof Promise ? out.catch(stamp) : out) as T;
+  } catch (e) {
+    return stamp(e);
+  }
+}
 
 /** Refuses at once when the project is over its failed-code budget (NC38, E9). */
 export function checkFailureBudget(ctx: Context, project: string): void {
@@ -39,31 +49,46 @@ export function failCode(ctx: Context, project: string, error: SandboxError): ne
   throw error;
 }
 
+/** A body field as a string, or undefined when it is absent or of another type (judged by the step that owns it). */
+function field(body: Record<string, unknown>, name: string, maxLength: number): string | undefined {
+  const v = body[name];
+  return typeof v === 'string' && v !== '' && v.length <= maxLength ? v : undefined;
+}
+
 export function tokenCreate(req: SandboxRequest, ctx: Context): SandboxResponse {
+  return withNoStore(() => create(req, ctx));
+}
+
+function create(req: SandboxRequest, ctx: Context): SandboxResponse {
   const { world } = ctx;
   const session = requireSession(req, ctx);
   const body = readJsonObject(req, ctx.switches.requireJsonContentType);
-  const clientId = requiredString(body, 'client_id', 256);
-  const clientSecret = requiredString(body, 'client_secret', 1024);
-  const grantType = optionalString(body, 'grant_type', 64);
-  const code = optionalString(body, 'code', 1024);
-
-  const client = world.clients.get(clientId);
-  if (!client || !secretMatches(clientSecret, client.secretHash)) throw new InvalidClient();
+  // NC27: each field is judged by its own step in the contract's order, so a missing or mistyped client_id is a
+  // client failure (401), a mistyped grant_type a grant failure and a mistyped code a code failure, never an
+  // earlier generic 400.
+  const clientId = field(body, 'client_id', 256);
+  const clientSecret = field(body, 'client_secret', 1024);
+  const client = clientId === undefined ? undefined : world.clients.get(clientId);
+  if (!client || clientSecret === undefined || !secretMatches(clientSecret, client.secretHash))
+    throw new InvalidClient();
   if (client.projectCode !== session.projectCode) throw new ClientNotOwned();
-  if (grantType !== 'authorization_code') throw new UnsupportedGrantType();
+  if (body.grant_type !== 'authorization_code') throw new UnsupportedGrantType();
   checkFailureBudget(ctx, session.projectCode);
-  if (!code) failCode(ctx, session.projectCode, new CodeInvalid('code is required'));
+  const code = field(body, 'code', 1024);
+  if (code === undefined) failCode(ctx, session.projectCode, new CodeInvalid('code is required'));
 
   const now = world.clock.now();
   const hash = sha256Hex(code);
   const record = world.codes.get(hash);
-  if (!record || record.clientId !== clientId) failCode(ctx, session.projectCode, new CodeInvalid());
+  if (!record || record.clientId !== client.clientId) failCode(ctx, session.projectCode, new CodeInvalid());
   if (record.usedAt !== undefined) {
-    // NC26: reuse revokes the access token the code produced (RFC 6749 §4.1.2).
+    // NC26: reuse revokes the access token the code produced (RFC 6749 §4.1.2). A token already exchanged has
+    // nothing left to revoke (the credential it made is the seller's now), so that request keeps its outcome.
     const t = record.accessTokenJti ? world.tokens.get(record.accessTokenJti) : undefined;
-    if (t && t.revokedAt === undefined) world.tokens.put(t.jti, { ...t, revokedAt: now });
-    world.setRequestStatus(record.oauthRequestId, 'REVOKED', { failure: 'CODE_USED' });
+    if (t && t.revokedAt === undefined && t.usedAt === undefined) {
+      world.tokens.put(t.jti, { ...t, revokedAt: now });
+      world.setRequestStatus(record.oauthRequestId, 'REVOKED', { failure: 'CODE_USED' });
+    }
     failCode(ctx, session.projectCode, new CodeUsed());
   }
   if (now >= record.expiresAt) failCode(ctx, session.projectCode, new CodeExpired());
@@ -71,7 +96,7 @@ export function tokenCreate(req: SandboxRequest, ctx: Context): SandboxResponse 
   const jti = world.random.uuid();
   const token: AccessTokenRecord = {
     jti,
-    clientId,
+    clientId: client.clientId,
     integratorProject: session.projectCode,
     sellerProject: record.sellerProject,
     oauthRequestId: record.oauthRequestId,
@@ -88,7 +113,7 @@ export function tokenCreate(req: SandboxRequest, ctx: Context): SandboxResponse 
     {
       iss: ctx.issuer(),
       sub: record.sellerProject,
-      aud: clientId,
+      aud: client.clientId,
       azp: session.projectCode,
       scope: client.permission,
       iat,

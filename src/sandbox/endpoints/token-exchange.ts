@@ -8,7 +8,7 @@ import { json, readJsonObject, requiredString, type SandboxRequest, type Sandbox
 import { decodeJwt, verifyRs256 } from '../jwt.js';
 import { MAX_KEYS_PER_ACCOUNT, type ServiceAccount } from '../model.js';
 import type { World } from '../world.js';
-import { checkFailureBudget, failCode, NO_STORE } from './token-create.js';
+import { checkFailureBudget, failCode, NO_STORE, withNoStore } from './token-create.js';
 
 /** gRPC FAILED_PRECONDITION: the workflow status when the account is out of key slots (NC33). */
 const STATUS_FAILED_PRECONDITION = 9;
@@ -56,7 +56,23 @@ function accountFor(
   return account;
 }
 
-export async function tokenExchange(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
+export function tokenExchange(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
+  return withNoStore(() => exchange(req, ctx));
+}
+
+/** Keeps the first answer for the exchange-replay switch, with the ledger entry it delivers, if any. */
+function keepForReplay(ctx: Context, jti: string, res: SandboxResponse, ledgerSeq?: number): void {
+  if (!ctx.switches.exchangeReplay) return;
+  const t = ctx.world.tokens.get(jti);
+  if (t)
+    ctx.world.tokens.put(jti, {
+      ...t,
+      replayBody: res.body as string,
+      ...(ledgerSeq !== undefined ? { replayLedgerSeq: ledgerSeq } : {}),
+    });
+}
+
+async function exchange(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
   const { world } = ctx;
   const session = requireSession(req, ctx);
   const body = readJsonObject(req, ctx.switches.requireJsonContentType);
@@ -75,12 +91,16 @@ export async function tokenExchange(req: SandboxRequest, ctx: Context): Promise<
   if (token.revokedAt !== undefined) failCode(ctx, project, new TokenRevoked());
   if (token.usedAt !== undefined) {
     if (ctx.switches.exchangeReplay && token.replayBody !== undefined) {
-      return {
+      const replay: SandboxResponse = {
         status: 200,
         headers: { 'content-type': 'application/json', ...NO_STORE },
         body: token.replayBody,
         project,
       };
+      // A replay hands over the same key: when the first answer was lost, this one is the delivery.
+      const seq = token.replayLedgerSeq;
+      if (seq !== undefined) replay.onDelivered = () => world.markDelivered(seq);
+      return replay;
     }
     failCode(ctx, project, new TokenUsed());
   }
@@ -110,6 +130,7 @@ export async function tokenExchange(req: SandboxRequest, ctx: Context): Promise<
     );
     r.project = project;
     r.reason = 'KEY_LIMIT';
+    keepForReplay(ctx, token.jti, r);
     return r;
   };
   if (world.activeKeys(account.userCode).length >= MAX_KEYS_PER_ACCOUNT) return keyLimitAnswer();
@@ -129,10 +150,7 @@ export async function tokenExchange(req: SandboxRequest, ctx: Context): Promise<
     { status: { code: 0, message: 'OK' }, ...base, result: issued.file },
     { ...NO_STORE },
   );
-  if (ctx.switches.exchangeReplay) {
-    const t = world.tokens.get(token.jti);
-    if (t) world.tokens.put(t.jti, { ...t, replayBody: res.body as string });
-  }
+  keepForReplay(ctx, token.jti, res, issued.ledger.seq);
   res.project = project;
   res.onDelivered = () => world.markDelivered(issued.ledger.seq);
   return res;
