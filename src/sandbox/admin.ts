@@ -5,7 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AdjustableClock } from './clock.js';
 import type { Switches } from './context.js';
 import { issueCode } from './endpoints/consent.js';
-import { InvalidArgument, NotFound, PermissionDenied } from './errors.js';
+import { AdminTokenRequired, InvalidArgument, MethodNotAllowed, NotFound } from './errors.js';
 import type { Faults } from './faults.js';
 import { addClient, addIntegrator, addSeller, type Fixtures, parseConfig } from './fixtures.js';
 import { json, type SandboxRequest, type SandboxResponse } from './http.js';
@@ -58,11 +58,22 @@ export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<Sand
       const presented = Buffer.from(String(req.headers.authorization ?? ''));
       const expected = Buffer.from(`Bearer ${d.adminToken}`);
       if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
-        throw new PermissionDenied('admin token required');
+        // RFC 6750 §3: a missing or wrong bearer token is a 401 that names the scheme.
+        throw new AdminTokenRequired(undefined, {
+          'www-authenticate': 'Bearer realm="noon-connect sandbox"',
+        });
       }
     }
-    const route = `${req.method} ${req.path.replace(/\/+$/, '')}`;
+    const path = req.path.replace(/\/+$/, '') || '/_sandbox';
+    // HEAD reads like GET; server.ts leaves the body out.
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const route = `${method} ${path}`;
     const q = req.query;
+    const faultId = /^\/_sandbox\/faults\/([^/]+)$/.exec(path)?.[1];
+    if (faultId !== undefined && method === 'DELETE') {
+      if (!d.faults.remove(faultId)) throw new NotFound('no such fault');
+      return json(200, {});
+    }
     switch (route) {
       case 'GET /_sandbox':
       case 'GET /_sandbox/status':
@@ -97,6 +108,10 @@ export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<Sand
       case 'GET /_sandbox/ledger': {
         const via = q.get('via');
         const delivered = q.get('delivered');
+        if (via !== null && !LEDGER_VIA.includes(via as LedgerEntry['via']))
+          throw new InvalidArgument(`via must be one of ${LEDGER_VIA.join(', ')}`);
+        if (delivered !== null && delivered !== 'true' && delivered !== 'false')
+          throw new InvalidArgument('delivered must be true or false');
         return json(200, {
           credentials: d.world.ledger({
             ...(q.get('owner_project') ? { ownerProject: q.get('owner_project')! } : {}),
@@ -178,6 +193,10 @@ export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<Sand
       case 'POST /_sandbox/authorize': {
         // A consent without a browser: for tests and benchmarks that need codes.
         const b = body(req);
+        for (const k of ['client_id', 'email', 'project_code', 'redirect_uri', 'state']) {
+          if (b[k] !== undefined && typeof b[k] !== 'string')
+            throw new InvalidArgument(`${k} must be a string`);
+        }
         const client = d.world.clients.get(String(b.client_id ?? d.fixtures.client.clientId));
         if (!client) throw new NotFound('unknown client_id');
         const email = typeof b.email === 'string' ? b.email.toLowerCase() : undefined;
@@ -203,11 +222,43 @@ export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<Sand
       }
       case 'GET /_sandbox/pool':
         return json(200, d.pool.stats());
-      default:
+      default: {
+        const allowed = ADMIN_ROUTES.filter((r) => r.endsWith(` ${path}`)).map((r) => r.split(' ')[0]!);
+        if (faultId !== undefined) allowed.push('DELETE');
+        if (allowed.length > 0)
+          throw new MethodNotAllowed(`use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
         throw new NotFound(`no admin route ${route.slice(0, 120)}`);
+      }
     }
   };
 }
+
+const LEDGER_VIA: readonly LedgerEntry['via'][] = ['fixture', 'exchange', 'api_users.create', 'admin'];
+
+/** Every admin route as `METHOD path`, so a known path asked with another method answers 405, not 404. */
+const ADMIN_ROUTES = [
+  'GET /_sandbox',
+  'GET /_sandbox/status',
+  'GET /_sandbox/clock',
+  'POST /_sandbox/clock/advance',
+  'GET /_sandbox/faults',
+  'POST /_sandbox/faults',
+  'DELETE /_sandbox/faults',
+  'GET /_sandbox/ledger',
+  'GET /_sandbox/journal',
+  'DELETE /_sandbox/journal',
+  'GET /_sandbox/fixtures',
+  'GET /_sandbox/requests',
+  'GET /_sandbox/accounts',
+  'GET /_sandbox/switches',
+  'PATCH /_sandbox/switches',
+  'POST /_sandbox/switches',
+  'POST /_sandbox/integrators',
+  'POST /_sandbox/clients',
+  'POST /_sandbox/sellers',
+  'POST /_sandbox/authorize',
+  'GET /_sandbox/pool',
+] as const;
 
 /** Fixtures as the admin API shows them (the sandbox's own test material, including the client secret). */
 export function publicFixtures(f: Fixtures) {

@@ -144,3 +144,10 @@ export const KeyLimit = define(
 export const Unimplemented = define(501, G.UNIMPLEMENTED, 'UNIMPLEMENTED', 'not implemented');
 export const RateLimited = define(429, G.RESOURCE_EXHAUSTED, 'RATE_LIMITED', 'too many requests');
 export const Internal = define(500, G.INTERNAL, 'INTERNAL', 'internal error');
+export const Unavailable = define(503, G.UNAVAILABLE, 'UNAVAILABLE', 'service unavailable');
+export const AdminTokenRequired = define(
+  401,
+  G.UNAUTHENTICATED,
+  'ADMIN_TOKEN_REQUIRED',
+  'the admin API needs Authorization: Bearer <admin token>',
+);

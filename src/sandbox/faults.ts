@@ -1,6 +1,8 @@
 // Scripted faults: per endpoint, once / N times / always / a fraction of calls. Each fault either replaces the
 // endpoint's work (the upstream did nothing) or runs it first and then spoils the answer (`commit`), which is
-// how "processed upstream, response lost" is staged.
+// how "processed upstream, response lost" is staged. `hang`, `reset` and `trickle` without commit withhold, cut
+// or slow a stand-in 503 instead of the endpoint's answer. Specs are validated and copied field by field, since
+// the admin API takes them from the network.
 
 export type FaultAction =
   | { type: 'status'; status: number; body?: unknown; headers?: Record<string, string>; commit?: boolean }
@@ -70,36 +72,152 @@ const ACTION_TYPES = new Set([
   'redirect',
 ]);
 
-/** Validates a fault description from the admin API or an in-process caller. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** RFC 9110 token characters: what node:http accepts as a header name. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header value node:http will write: no CR, LF or NUL (those would split or truncate the header). */
+const HEADER_VALUE = /^[^\r\n\0]*$/;
+/** Path segments that would reach an object's prototype instead of its own fields. */
+const UNSAFE_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function optionalBoolean(a: Record<string, unknown>, field: string): boolean | undefined {
+  const v = a[field];
+  if (v !== undefined && typeof v !== 'boolean')
+    throw new TypeError(`fault.action.${field} must be a boolean`);
+  return v;
+}
+
+function optionalInteger(
+  a: Record<string, unknown>,
+  field: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const v = a[field];
+  if (v === undefined) return undefined;
+  if (!(Number.isInteger(v) && (v as number) >= min && (v as number) <= max)) {
+    throw new TypeError(`fault.action.${field} must be an integer from ${min} to ${max}`);
+  }
+  return v as number;
+}
+
+/** A dotted path for `mutate`; refused when a segment is empty or would reach a prototype. */
+function fieldPath(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v === '' || v.length > 256)
+    throw new TypeError(`${what} must be a dotted path`);
+  for (const seg of v.split('.')) {
+    if (seg === '' || UNSAFE_SEGMENTS.has(seg))
+      throw new TypeError(`${what} has a bad segment: ${seg || '(empty)'}`);
+  }
+  return v;
+}
+
+/** Copies the action's known fields only, so a caller's later edits never change an active fault. */
+function parseAction(input: unknown): FaultAction {
+  if (!isPlainObject(input) || !ACTION_TYPES.has(String(input.type))) {
+    throw new TypeError(`fault.action.type must be one of ${[...ACTION_TYPES].join(', ')}`);
+  }
+  const a = input;
+  const commit = optionalBoolean(a, 'commit');
+  const withCommit = <T extends object>(o: T) => (commit === undefined ? o : { ...o, commit });
+  switch (a.type) {
+    case 'status': {
+      // 1xx answers are not final responses; a client would wait for the real one that never comes.
+      const status = optionalInteger(a, 'status', 200, 599);
+      if (status === undefined) throw new TypeError('fault.action.status must be an integer from 200 to 599');
+      let headers: Record<string, string> | undefined;
+      if (a.headers !== undefined) {
+        if (!isPlainObject(a.headers)) throw new TypeError('fault.action.headers must be an object');
+        headers = {};
+        for (const [k, v] of Object.entries(a.headers)) {
+          if (!HEADER_NAME.test(k))
+            throw new TypeError(`fault.action.headers has a bad header name: ${k.slice(0, 64)}`);
+          if (typeof v !== 'string' || !HEADER_VALUE.test(v) || v.length > 8192) {
+            throw new TypeError(`fault.action.headers.${k} must be a string without CR, LF or NUL`);
+          }
+          headers[k.toLowerCase()] = v;
+        }
+      }
+      return withCommit({
+        type: 'status' as const,
+        status,
+        ...(a.body !== undefined ? { body: structuredClone(a.body) } : {}),
+        ...(headers ? { headers } : {}),
+      });
+    }
+    case 'latency': {
+      if (!(typeof a.ms === 'number' && a.ms >= 0 && a.ms <= 600_000))
+        throw new TypeError('fault.action.ms must be 0..600000');
+      return { type: 'latency', ms: a.ms };
+    }
+    case 'hang':
+      return withCommit({ type: 'hang' as const });
+    case 'reset':
+      return withCommit({ type: 'reset' as const });
+    case 'commit-then-drop':
+      return { type: 'commit-then-drop' };
+    case 'malformed':
+      if (!(MALFORMED_BODIES as readonly unknown[]).includes(a.body)) {
+        throw new TypeError(`fault.action.body must be one of ${MALFORMED_BODIES.join(', ')}`);
+      }
+      return withCommit({ type: 'malformed' as const, body: a.body as MalformedBody });
+    case 'mutate': {
+      if (a.set !== undefined && !isPlainObject(a.set))
+        throw new TypeError('fault.action.set must be an object');
+      if (a.drop !== undefined && !Array.isArray(a.drop))
+        throw new TypeError('fault.action.drop must be an array of dotted paths');
+      const set: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(a.set ?? {}))
+        set[fieldPath(k, 'fault.action.set key')] = structuredClone(v);
+      const drop = ((a.drop as unknown[] | undefined) ?? []).map((p) =>
+        fieldPath(p, 'fault.action.drop entry'),
+      );
+      return { type: 'mutate', set, drop };
+    }
+    case 'trickle': {
+      const intervalMs = optionalInteger(a, 'intervalMs', 1, 60_000);
+      return withCommit({ type: 'trickle' as const, ...(intervalMs !== undefined ? { intervalMs } : {}) });
+    }
+    case 'rate-limit': {
+      const retryAfter = optionalInteger(a, 'retryAfter', 0, 86_400);
+      return { type: 'rate-limit', ...(retryAfter !== undefined ? { retryAfter } : {}) };
+    }
+    case 'redirect': {
+      if (
+        typeof a.location !== 'string' ||
+        a.location === '' ||
+        !HEADER_VALUE.test(a.location) ||
+        a.location.length > 2048
+      ) {
+        throw new TypeError('fault.action.location must be a non-empty string without CR, LF or NUL');
+      }
+      if (a.status !== undefined && !REDIRECT_STATUSES.has(a.status as number)) {
+        throw new TypeError(`fault.action.status must be one of ${[...REDIRECT_STATUSES].join(', ')}`);
+      }
+      return {
+        type: 'redirect',
+        location: a.location,
+        ...(a.status !== undefined ? { status: a.status as 301 | 302 | 303 | 307 | 308 } : {}),
+      };
+    }
+    default:
+      throw new TypeError(`fault.action.type must be one of ${[...ACTION_TYPES].join(', ')}`);
+  }
+}
+
+/** Validates a fault description from the admin API or an in-process caller, naming the first bad field. */
 export function parseFaultSpec(input: unknown): FaultSpec {
-  if (input === null || typeof input !== 'object') throw new TypeError('fault must be an object');
-  const s = input as Record<string, unknown>;
+  if (!isPlainObject(input)) throw new TypeError('fault must be an object');
+  const s = input;
   const endpoint = s.endpoint;
   if (endpoint !== '*' && !(ENDPOINTS as readonly unknown[]).includes(endpoint)) {
     throw new TypeError(`fault.endpoint must be one of ${['*', ...ENDPOINTS].join(', ')}`);
   }
-  const action = s.action as Record<string, unknown> | undefined;
-  if (!action || typeof action !== 'object' || !ACTION_TYPES.has(String(action.type))) {
-    throw new TypeError(`fault.action.type must be one of ${[...ACTION_TYPES].join(', ')}`);
-  }
-  if (
-    action.type === 'status' &&
-    !(Number.isInteger(action.status) && (action.status as number) >= 100 && (action.status as number) < 600)
-  ) {
-    throw new TypeError('fault.action.status must be an HTTP status');
-  }
-  if (
-    action.type === 'latency' &&
-    !(typeof action.ms === 'number' && action.ms >= 0 && action.ms <= 600_000)
-  ) {
-    throw new TypeError('fault.action.ms must be 0..600000');
-  }
-  if (action.type === 'malformed' && !(MALFORMED_BODIES as readonly unknown[]).includes(action.body)) {
-    throw new TypeError(`fault.action.body must be one of ${MALFORMED_BODIES.join(', ')}`);
-  }
-  if (action.type === 'redirect' && typeof action.location !== 'string') {
-    throw new TypeError('fault.action.location must be a string');
-  }
+  const action = parseAction(s.action);
   if (s.times !== undefined && !(Number.isInteger(s.times) && (s.times as number) >= 1)) {
     throw new TypeError('fault.times must be a positive integer');
   }
@@ -108,10 +226,7 @@ export function parseFaultSpec(input: unknown): FaultSpec {
   }
   if (s.always !== undefined && typeof s.always !== 'boolean')
     throw new TypeError('fault.always must be a boolean');
-  const spec: FaultSpec = {
-    endpoint: endpoint as FaultSpec['endpoint'],
-    action: action as unknown as FaultAction,
-  };
+  const spec: FaultSpec = { endpoint: endpoint as FaultSpec['endpoint'], action };
   if (s.times !== undefined) spec.times = s.times as number;
   if (s.fraction !== undefined) spec.fraction = s.fraction as number;
   if (s.always !== undefined) spec.always = s.always as boolean;
@@ -197,14 +312,18 @@ export function mutateJson(body: string, set: Record<string, unknown> = {}, drop
 }
 
 function setPath(root: unknown, parts: string[], v: unknown, remove = false): void {
+  // A body that is not an object (null, a string) has no fields to set; leave it as it is.
+  if (root === null || typeof root !== 'object') return;
+  if (parts.some((p) => UNSAFE_SEGMENTS.has(p))) return;
   let node = root as Record<string, unknown>;
   for (let i = 0; i < parts.length - 1; i++) {
-    const next = node[parts[i]!];
+    const seg = parts[i]!;
+    const next = Object.hasOwn(node, seg) ? node[seg] : undefined;
     if (next === null || typeof next !== 'object') {
       if (remove) return;
-      node[parts[i]!] = {};
+      node[seg] = {};
     }
-    node = node[parts[i]!] as Record<string, unknown>;
+    node = node[seg] as Record<string, unknown>;
   }
   const last = parts[parts.length - 1]!;
   if (remove) delete node[last];

@@ -84,7 +84,7 @@ export function serializeCookie(name: string, value: string, o: CookieOptions = 
 export function readJsonObject(req: SandboxRequest, requireContentType: boolean): Record<string, unknown> {
   if (requireContentType) {
     const ct = String(req.headers['content-type'] ?? '');
-    if (!/^application\/json\b/i.test(ct)) throw new UnsupportedMediaType();
+    if (!/^application\/json\s*(;|$)/i.test(ct)) throw new UnsupportedMediaType();
   }
   let value: unknown;
   try {

@@ -63,8 +63,10 @@ export function sqliteRecords(file: string): RecordStore {
     'INSERT INTO records (kind, id, json) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET json = excluded.json',
   );
   const remove = db.prepare('DELETE FROM records WHERE kind = ? AND id = ?');
+  // rowid order is first-insertion order (an upsert keeps its row), the order a Map iterates in, so a restarted
+  // sandbox lists records, and picks "the first" seller or account, exactly as before the restart.
   const load = db.prepare<[string], { id: string; json: string }>(
-    'SELECT id, json FROM records WHERE kind = ?',
+    'SELECT id, json FROM records WHERE kind = ? ORDER BY rowid',
   );
   const tables = new Map<string, Table<unknown>>();
   let open = true;

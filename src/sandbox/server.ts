@@ -2,7 +2,7 @@
 // size, rate limits, X-Request-Id), applies scripted faults, and journals every request.
 
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Context, Handler, Switches } from './context.js';
 import { accessOAuth, accessProject } from './endpoints/access-app.js';
@@ -14,12 +14,14 @@ import { tokenCreate } from './endpoints/token-create.js';
 import { tokenExchange } from './endpoints/token-exchange.js';
 import { whoami } from './endpoints/whoami.js';
 import {
+  GrpcCode,
   Internal,
   MethodNotAllowed,
   NotFound,
   PayloadTooLarge,
   RateLimited,
   SandboxError,
+  Unavailable,
   UserAgentRequired,
 } from './errors.js';
 import {
@@ -91,11 +93,14 @@ function errorResponse(err: SandboxError, withReason: boolean): SandboxResponse 
   return res;
 }
 
+/** A latency fault's wait; unref'd so a delayed request never keeps a closed sandbox's process alive. */
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 class BodyTooLarge extends Error {}
+/** The client went away before its request body was complete: there is nobody to answer. */
+class ClientGone extends Error {}
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -117,8 +122,29 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(c);
     });
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('error', () => reject(new ClientGone()));
+    // A body cut off mid-way may end with 'close' alone; without this the handler would wait forever.
+    req.on('close', () => {
+      if (!req.complete) reject(new ClientGone());
+    });
   });
+}
+
+/**
+ * The request path without its query. A target that starts with `//` stays a path: resolved against a base URL
+ * it would read as a host name, so `//x/_sandbox/faults` would reach the admin API under another path.
+ */
+function requestTarget(rawUrl: string): { path: string; query: URLSearchParams } {
+  try {
+    const u = rawUrl.startsWith('/') ? new URL(`http://sandbox.invalid${rawUrl}`) : new URL(rawUrl);
+    return { path: u.pathname, query: u.searchParams };
+  } catch {
+    return { path: '/', query: new URLSearchParams() };
+  }
+}
+
+function bodyBuffer(body: string | Buffer): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body);
 }
 
 /** Builds the node:http request listener. */
@@ -131,17 +157,7 @@ export function createListener(parts: ServerParts) {
     const started = performance.now();
     const requestId = randomUUID();
     const method = nreq.method ?? 'GET';
-    const rawUrl = nreq.url ?? '/';
-    let path: string;
-    let query: URLSearchParams;
-    try {
-      const u = new URL(rawUrl, 'http://sandbox.invalid');
-      path = u.pathname;
-      query = u.searchParams;
-    } catch {
-      path = '/';
-      query = new URLSearchParams();
-    }
+    const { path, query } = requestTarget(nreq.url ?? '/');
     if (routesFor !== ctx.switches.apiUserPaths) {
       routes = gatewayRoutes(ctx.switches);
       routesFor = ctx.switches.apiUserPaths;
@@ -188,6 +204,10 @@ export function createListener(parts: ServerParts) {
       } catch (e) {
         if (e instanceof BodyTooLarge)
           throw new PayloadTooLarge(`the limit is ${ctx.switches.maxBodyBytes} bytes`);
+        if (e instanceof ClientGone) {
+          finish(0);
+          return;
+        }
         throw e;
       }
       const req: SandboxRequest = {
@@ -227,7 +247,7 @@ export function createListener(parts: ServerParts) {
         if (action) faultName = action.type;
         if (action?.type === 'latency') await sleep(action.ms);
         if (action && action.type !== 'latency' && !faultCommits(action)) {
-          res = faultResponse(action);
+          res = faultResponse(action, withReason);
         } else {
           res = await route.handler(req, ctx);
         }
@@ -244,8 +264,9 @@ export function createListener(parts: ServerParts) {
         res = errorResponse(new Internal(), withReason);
       }
     }
-    // Faults that spoil an answer after the work was done.
-    if (action && faultCommits(action)) {
+    // Faults that spoil the answer on its way out. With `commit` the endpoint's own answer is spoilt; without,
+    // the stand-in from faultResponse() is (the endpoint did nothing).
+    if (action) {
       switch (action.type) {
         case 'commit-then-drop':
           finish(0, res);
@@ -255,7 +276,7 @@ export function createListener(parts: ServerParts) {
           finish(0, res);
           return;
         case 'reset': {
-          const buf = Buffer.isBuffer(res.body) ? res.body : Buffer.from(res.body);
+          const buf = bodyBuffer(res.body);
           nres.writeHead(res.status, {
             ...res.headers,
             'content-length': String(buf.length),
@@ -267,7 +288,7 @@ export function createListener(parts: ServerParts) {
           return;
         }
         case 'trickle': {
-          const buf = Buffer.isBuffer(res.body) ? res.body : Buffer.from(res.body);
+          const buf = bodyBuffer(res.body);
           nres.writeHead(res.status, {
             ...res.headers,
             'content-length': String(buf.length),
@@ -294,27 +315,55 @@ export function createListener(parts: ServerParts) {
             } catch {}
           }
           break;
+        case 'status':
+        case 'malformed':
+          // The endpoint's answer is replaced, so whatever it issued never reaches the client: no onDelivered.
+          if (faultCommits(action)) res = faultResponse(action, withReason);
+          break;
         default:
-          res = { ...faultResponse(action), ...(res.onDelivered ? { onDelivered: res.onDelivered } : {}) };
+          break;
       }
-    } else if (action && action.type === 'hang') {
-      finish(0);
-      return;
     }
 
+    // NC28: every token and exchange answer is no-store, errors raised before the endpoint ran included
+    // (injected fault answers are left exactly as scripted).
+    if ((route?.endpoint === 'token.create' || route?.endpoint === 'token.exchange') && !action) {
+      Object.assign(res.headers, { 'cache-control': 'no-store', pragma: 'no-cache' });
+    }
     res.headers['x-request-id'] = requestId;
+    // 204 and 304 carry no body by definition; any other answer names its length (for HEAD, the length its GET
+    // would have), so the connection can stay open.
+    const bodiless = res.status === 204 || res.status === 304;
+    const out = method === 'HEAD' || bodiless ? undefined : res.body;
+    try {
+      nres.writeHead(
+        res.status,
+        bodiless ? res.headers : { ...res.headers, 'content-length': String(bodyBuffer(res.body).length) },
+      );
+    } catch (e) {
+      // Headers node:http refuses (an endpoint bug): answer a plain 500 rather than no answer at all.
+      parts.onError(e);
+      res = errorResponse(new Internal(), withReason);
+      res.headers['x-request-id'] = requestId;
+      nres.writeHead(res.status, res.headers);
+      finish(res.status, res);
+      nres.end(method === 'HEAD' ? undefined : res.body);
+      return;
+    }
     finish(res.status, res);
     if (res.onDelivered) {
       const delivered = res.onDelivered;
       nres.on('finish', () => delivered());
     }
-    nres.writeHead(res.status, res.headers);
-    nres.end(method === 'HEAD' ? undefined : res.body);
+    nres.end(out);
   };
 }
 
-/** The answer a fault gives instead of (or over) the endpoint's own. */
-function faultResponse(a: FaultAction): SandboxResponse {
+/**
+ * The answer a fault gives instead of (or over) the endpoint's own. For `hang`, `reset` and `trickle` without
+ * `commit` it is the stand-in those faults then withhold, cut or slow down: a 503, as from a busy upstream.
+ */
+function faultResponse(a: FaultAction, withReason: boolean): SandboxResponse {
   switch (a.type) {
     case 'status': {
       const body = a.body === undefined ? '' : typeof a.body === 'string' ? a.body : JSON.stringify(a.body);
@@ -328,16 +377,32 @@ function faultResponse(a: FaultAction): SandboxResponse {
     case 'rate-limit': {
       const s = a.retryAfter ?? 1;
       const e = new RateLimited('injected', retryHeaders(s));
-      return json(429, e.body(), e.headers);
+      return json(429, e.body(withReason), e.headers);
     }
     case 'redirect':
       return { status: a.status ?? 302, headers: { location: a.location }, body: '' };
     default:
-      return json(500, new Internal().body());
+      return json(503, new Unavailable('injected').body(withReason));
   }
 }
 
-/** Tracks sockets so close() can end hung and kept-alive connections at once. */
+/** Answers node:http gives itself for requests it cannot parse, as a status and a reason per parser error. */
+function clientErrorAnswer(code: string | undefined): { status: number; reason: string; message: string } {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, reason: 'HEADERS_TOO_LARGE', message: 'request headers too large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, reason: 'REQUEST_TIMEOUT', message: 'request not received in time' };
+    default:
+      return { status: 400, reason: 'BAD_REQUEST', message: 'the request could not be parsed' };
+  }
+}
+
+/**
+ * Tracks sockets so close() can end hung and kept-alive connections at once. It also answers requests node:http
+ * refuses to parse (oversized headers, a broken request line) in the gateway's error shape with an X-Request-Id
+ * (NC37, NC39), where node's own answer would be a bare status line.
+ */
 export function trackSockets(server: Server): Set<Socket> {
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
@@ -347,6 +412,25 @@ export function trackSockets(server: Server): Set<Socket> {
   server.on('secureConnection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Nobody is left to answer once the peer reset the connection or an answer has started.
+    if (
+      err.code === 'ECONNRESET' ||
+      !socket.writable ||
+      (err as { bytesParsed?: number }).bytesParsed === 0
+    ) {
+      socket.destroy();
+      return;
+    }
+    const a = clientErrorAnswer(err.code);
+    const body = JSON.stringify(
+      new SandboxError(a.status, GrpcCode.INVALID_ARGUMENT, a.reason, a.message).body(),
+    );
+    socket.end(
+      `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${randomUUID()}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   return sockets;
 }

@@ -35,7 +35,8 @@ export async function gw(
   } = {},
 ): Promise<GatewayResponse> {
   const headers: Record<string, string> = { ...(init.headers ?? {}) };
-  if (init.ua !== null) headers['user-agent'] = init.ua ?? UA;
+  // fetch adds its own User-Agent when none is set; an empty one is what "no User-Agent" looks like here.
+  headers['user-agent'] = init.ua === null ? '' : (init.ua ?? UA);
   if (init.cookie) headers.cookie = init.cookie;
   let body: string | Uint8Array | undefined;
   if (init.raw !== undefined) body = init.raw;
