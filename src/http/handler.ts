@@ -1,0 +1,192 @@
+// The connect endpoints on Web Request → Response: start (redirect to Noon's consent page, binding cookie set)
+// and callback (the state machine's outcome as a redirect or a result page). Framework adapters wrap this.
+
+import type { CallbackOutcome, Connector } from '../connect/connector.js';
+import { ConnectError } from '../connect/errors.js';
+import { htmlResponse, PAGE_HEADERS, type PageContent } from './pages.js';
+
+export interface StartParams {
+  tenant: string;
+  returnTo?: string;
+  connectionId?: string;
+}
+
+export interface ConnectHandlerOptions {
+  connector: Connector;
+  /** Where the endpoints live (default `/connect`): `<base>/start`, `<base>/callback`, `<base>/done/<id>`. */
+  basePath?: string;
+  /**
+   * Decides who is connecting, from the integrator's own authentication. Return the start parameters, or a
+   * Response (e.g. 401) to refuse. Never take the tenant from an unauthenticated query string.
+   */
+  authorizeStart: (request: Request) => Promise<StartParams | Response> | StartParams | Response;
+  /** Called for unexpected errors (the page shows none of it). */
+  onError?: (error: unknown) => void;
+}
+
+export type ConnectHandler = (request: Request) => Promise<Response | undefined>;
+
+function redirect(location: string, extra: Record<string, string> = {}): Response {
+  return new Response(null, { status: 303, headers: { location, ...PAGE_HEADERS, ...extra } });
+}
+
+function withQuery(path: string, fields: Record<string, string>): string {
+  const u = new URL(path, 'http://x.invalid');
+  for (const [k, v] of Object.entries(fields)) u.searchParams.set(k, v);
+  return `${u.pathname}${u.search}`;
+}
+
+const REJECTED: Record<string, string> = {
+  'too-long': 'The link is too long.',
+  method: 'This address only answers the redirect from noon.',
+  'token-in-url': 'Tokens are never accepted in a URL.',
+};
+
+/** The page for an outcome; connected outcomes redirect to a clean URL instead (C6). */
+export function outcomeResponse(o: CallbackOutcome, base: string): Response {
+  switch (o.kind) {
+    case 'connected':
+      return redirect(
+        o.returnTo === '/'
+          ? `${base}/done/${o.attemptId}`
+          : withQuery(o.returnTo, { connect_attempt: o.attemptId, connect_status: 'connected' }),
+      );
+    case 'rejected': {
+      const extra: Record<string, string> = o.status === 405 ? { allow: 'GET' } : {};
+      return htmlResponse(
+        o.status,
+        {
+          title: 'This connect link is not valid',
+          tone: 'bad',
+          lines: [
+            REJECTED[o.reason] ??
+              'It was not issued to this browser, or it was already used. Start the connection again.',
+          ],
+        },
+        extra,
+      );
+    }
+    case 'expired':
+      return htmlResponse(400, {
+        title: 'This link expired',
+        tone: 'bad',
+        lines: ['Connect links last 10 minutes. Start again.'],
+      });
+    case 'denied':
+      return htmlResponse(200, {
+        title: 'Not connected',
+        tone: 'neutral',
+        lines: ['You chose not to give access on noon, so nothing was connected.'],
+      });
+    case 'already_connected':
+      return htmlResponse(200, {
+        title: 'Already connected',
+        tone: 'ok',
+        lines: [
+          o.sellerProject
+            ? `Your noon project ${o.sellerProject} is already connected.`
+            : 'Your noon project is already connected.',
+        ],
+      });
+    case 'failed': {
+      const p: PageContent = {
+        title: o.code === 'DIFFERENT_PROJECT' ? 'You granted a different project' : 'Not connected',
+        tone: 'bad',
+        lines: [
+          o.code === 'DIFFERENT_PROJECT'
+            ? 'This connection is for another noon project. Start again and choose the same project.'
+            : o.reconnect
+              ? 'Connecting to noon did not finish. Start the connection again.'
+              : 'Connecting to noon did not finish. Our team has been alerted.',
+        ],
+        note: `Reference ${o.attemptId}${o.oauthRequestId ? ` · noon request ${o.oauthRequestId}` : ''} · ${o.code}`,
+      };
+      return htmlResponse(o.reconnect ? 400 : 502, p);
+    }
+    case 'pending':
+      return htmlResponse(202, {
+        title: 'Finishing the connection',
+        tone: 'neutral',
+        lines: [
+          'We could not confirm the connection yet. It will be completed or flagged automatically; check back in a minute.',
+        ],
+        note: `Reference ${o.attemptId}`,
+      });
+    case 'unavailable':
+      return htmlResponse(503, {
+        title: 'Temporarily unavailable',
+        tone: 'bad',
+        lines: ['Nothing was sent to noon. Go back and start the connection again in a moment.'],
+      });
+  }
+}
+
+/** Builds the handler: a Request for one of its paths gets a Response; any other path gets undefined. */
+export function createConnectHandler(options: ConnectHandlerOptions): ConnectHandler {
+  const { connector } = options;
+  const base = (options.basePath ?? '/connect').replace(/\/+$/, '');
+  if (!/^\/[A-Za-z0-9/_-]*$/.test(base)) throw new TypeError('basePath must be a plain absolute path');
+  const onError = options.onError ?? (() => {});
+
+  return async (request) => {
+    let path: string;
+    try {
+      path = new URL(request.url).pathname;
+    } catch {
+      return undefined;
+    }
+    try {
+      if (path === `${base}/callback`) return outcomeResponse(await connector.callback(request), base);
+      if (path === `${base}/start`) {
+        if (request.method !== 'GET' && request.method !== 'POST')
+          return htmlResponse(
+            405,
+            { title: 'Method not allowed', tone: 'bad', lines: [] },
+            { allow: 'GET, POST' },
+          );
+        const params = await options.authorizeStart(request);
+        if (params instanceof Response) return params;
+        const r = await connector.start({ ...params, cookieHeader: request.headers.get('cookie') });
+        return redirect(r.url, { 'set-cookie': r.setCookie });
+      }
+      if (path.startsWith(`${base}/done/`)) {
+        const id = path.slice(base.length + '/done/'.length);
+        const a = /^[0-9a-f-]{36}$/.test(id) ? await connector.getAttempt(id) : undefined;
+        if (!a)
+          return htmlResponse(404, {
+            title: 'Not found',
+            tone: 'bad',
+            lines: ['No such connection attempt.'],
+          });
+        if (a.status === 'CONNECTED' || a.status === 'REPAIRED') {
+          return htmlResponse(200, {
+            title: 'Connected',
+            tone: 'ok',
+            lines: [`Your noon project ${a.sellerProject ?? ''} is connected.`],
+          });
+        }
+        return htmlResponse(200, {
+          title: 'Not connected',
+          tone: 'neutral',
+          lines: [`This attempt ended as ${a.status.toLowerCase().replace(/_/g, ' ')}.`],
+        });
+      }
+      return undefined;
+    } catch (e) {
+      if (
+        e instanceof ConnectError &&
+        (e.code === 'RETURN_PATH_REFUSED' ||
+          e.code === 'INVALID_ARGUMENT' ||
+          e.code === 'CONNECTION_NOT_FOUND')
+      ) {
+        return htmlResponse(400, { title: 'Cannot start the connection', tone: 'bad', lines: [e.message] });
+      }
+      onError(e);
+      return htmlResponse(500, {
+        title: 'Something went wrong',
+        tone: 'bad',
+        lines: ['Nothing was connected. Try again in a moment.'],
+      });
+    }
+  };
+}

@@ -1,0 +1,11 @@
+// noon-connect/http: the connect endpoints on Web Request → Response, and the node:http adapter.
+
+export {
+  type ConnectHandler,
+  type ConnectHandlerOptions,
+  createConnectHandler,
+  outcomeResponse,
+  type StartParams,
+} from './handler.js';
+export { sendWebResponse, toNodeListener, toWebRequest } from './node.js';
+export { htmlResponse, PAGE_HEADERS, renderPage } from './pages.js';

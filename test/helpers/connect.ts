@@ -1,0 +1,216 @@
+// A whole connect stack for tests: the sandbox, the client over the integrator's session, a store (SQLite or
+// Postgres), a vault, the connector, its handler on a real node:http server, and a browser-like cookie jar.
+
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  NoonApiUsers,
+  NoonClient,
+  NoonOAuth,
+  NoonSession,
+  parseCredentials,
+} from '../../src/client/index.js';
+import { type Connector, type ConnectorOptions, createConnector } from '../../src/connect/index.js';
+import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
+import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
+import type { Store } from '../../src/store/index.js';
+import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
+import { startSandbox, UA } from './sandbox.js';
+import { freshPostgres, freshSqlite } from './stores.js';
+
+export interface Stack {
+  sb: Sandbox;
+  store: Store;
+  vault: Vault;
+  connector: Connector;
+  server: Server;
+  /** The connector's origin, e.g. http://127.0.0.1:PORT */
+  origin: string;
+  callbackUrl: string;
+  clientId: string;
+  clientSecret: string;
+  logs: unknown[];
+  masterKey: string;
+  /** The SQLite file, when the store is SQLite. */
+  file?: string;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  store?: 'sqlite' | 'postgres';
+  sandbox?: SandboxOptions;
+  connector?: Partial<ConnectorOptions>;
+  /** Reuse an existing sandbox (it is not closed with the stack). */
+  sandboxInstance?: Sandbox;
+}
+
+/** Integrator-side client parts for a sandbox. */
+export function noonParts(sb: Sandbox, clientId: string, clientSecret: string, logs: unknown[] = []) {
+  const client = new NoonClient({
+    environment: { local: sb.url },
+    userAgent: UA,
+    clock: { now: () => sb.clock.now() },
+    timeoutMs: 5000,
+    retry: { baseDelayMs: 10, maxDelayMs: 50 },
+    logger: (e) => logs.push(e),
+  });
+  const integrator = new NoonSession(client, parseCredentials(sb.fixtures.integrator.key!));
+  return {
+    client,
+    oauth: new NoonOAuth({ session: integrator, clientId, clientSecret }),
+    apiUsers: new NoonApiUsers({ session: integrator }),
+  };
+}
+
+export async function startStack(o: StackOptions = {}): Promise<Stack> {
+  const sb = o.sandboxInstance ?? (await startSandbox(o.sandbox));
+  const logs: unknown[] = [];
+  let store: Store;
+  let dropStore: () => Promise<void> = async () => {};
+  let file: string | undefined;
+  if (o.store === 'postgres') {
+    const pg = await freshPostgres();
+    store = pg.store;
+    dropStore = pg.drop;
+  } else {
+    const s = await freshSqlite();
+    store = s.store;
+    file = s.file;
+  }
+  const masterKey = randomBytes(32).toString('base64');
+  const vault = await Vault.open({
+    provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
+    meta: {
+      get: (n) => store.getMeta(n),
+      set: (n, v) => store.setMeta(n, v),
+      setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
+    },
+  });
+
+  // The server is started first so the client can register its callback URL.
+  let handler: ReturnType<typeof createConnectHandler> | undefined;
+  const listener = toNodeListener(async (req) => handler!(req));
+  const server = createServer(listener);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const callbackUrl = `${origin}/connect/callback`;
+  const client = sb.addClient({
+    client_id: `c-${randomBytes(4).toString('hex')}`,
+    name: 'Test Connect',
+    redirect_uris: [callbackUrl],
+  });
+
+  const connector = await createConnector({
+    noon: noonParts(sb, client.clientId, client.clientSecret, logs),
+    store,
+    vault,
+    environment: 'sandbox',
+    publicUrl: origin,
+    clock: { now: () => sb.clock.now() },
+    logger: (e) => logs.push(e),
+    slotWaitMs: 5000,
+    ...o.connector,
+  });
+  handler = createConnectHandler({
+    connector,
+    authorizeStart: (req) => {
+      const u = new URL(req.url);
+      return {
+        tenant: u.searchParams.get('tenant') ?? 'tenant-1',
+        returnTo: u.searchParams.get('return_to') ?? '/',
+      };
+    },
+  });
+  return {
+    sb,
+    store,
+    vault,
+    connector,
+    server,
+    origin,
+    callbackUrl,
+    clientId: client.clientId,
+    clientSecret: client.clientSecret,
+    logs,
+    masterKey,
+    ...(file ? { file } : {}),
+    async close() {
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await store.close();
+      await dropStore();
+      if (!o.sandboxInstance) await sb.close();
+    },
+  };
+}
+
+/** A browser: keeps cookies per origin, never follows redirects by itself. */
+export class Browser {
+  readonly cookies = new Map<string, string>();
+
+  cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async get(
+    url: string,
+    init: { method?: string; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
+    const res = await fetch(url, {
+      method: init.method ?? 'GET',
+      redirect: 'manual',
+      headers: { ...(this.cookies.size ? { cookie: this.cookieHeader() } : {}), ...(init.headers ?? {}) },
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair!.indexOf('=');
+      this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+    }
+    return res;
+  }
+}
+
+export interface ConnectRun {
+  start: Response;
+  authorizeUrl: URL;
+  state: string;
+  code: string;
+  callback: Response;
+  callbackUrl: string;
+  attemptId: string | undefined;
+}
+
+/** start → consent (approved through the sandbox admin) → callback, as one browser. */
+export async function connectSeller(
+  stack: Stack,
+  o: { tenant?: string; projectCode?: string; browser?: Browser; returnTo?: string } = {},
+): Promise<ConnectRun> {
+  const browser = o.browser ?? new Browser();
+  const q = new URLSearchParams({ tenant: o.tenant ?? 'tenant-1' });
+  if (o.returnTo) q.set('return_to', o.returnTo);
+  const start = await browser.get(`${stack.origin}/connect/start?${q}`);
+  if (start.status !== 303) throw new Error(`start answered ${start.status}: ${await start.text()}`);
+  const authorizeUrl = new URL(start.headers.get('location')!);
+  const state = authorizeUrl.searchParams.get('state')!;
+  const { code } = stack.sb.authorize({
+    clientId: stack.clientId,
+    state,
+    ...(o.projectCode ? { projectCode: o.projectCode } : {}),
+    redirectUri: stack.callbackUrl,
+  });
+  const callbackUrl = `${stack.callbackUrl}?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`;
+  const callback = await browser.get(callbackUrl);
+  const loc = callback.headers.get('location') ?? '';
+  const attemptId =
+    /\/done\/([0-9a-f-]{36})/.exec(loc)?.[1] ??
+    new URL(loc || 'http://x/', 'http://x').searchParams.get('connect_attempt') ??
+    undefined;
+  return { start, authorizeUrl, state, code, callback, callbackUrl, attemptId };
+}
+
+/** Every secret a stack's sandbox and client have handled, for the secret search. */
+export function stackSecrets(stack: Stack): string[] {
+  const key = stack.sb.fixtures.integrator.key!;
+  return [stack.clientSecret, key.private_key, ...key.private_key.split('\n').filter((l) => l.length > 40)];
+}
