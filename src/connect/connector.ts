@@ -737,7 +737,8 @@ export class Connector {
     let keyFile: KeyFile;
     let oauthRequestId: string | null = attempt.oauthRequestId;
     try {
-      const purpose = repair ? 'create-body' : 'exchange-body';
+      // Raw answers (exchange or credentials/create) share one purpose; the attempt says which kind it is.
+      const purpose = 'exchange-body';
       const raw = (
         await this.#vault.open(
           attempt.rawExchangeSealed!,
@@ -1028,7 +1029,7 @@ export class Connector {
     }
     const sealed = await this.#vault.seal(
       rawBody,
-      this.#ctx(attempt.tenant, project, attempt.id, 'create-body'),
+      this.#ctx(attempt.tenant, project, attempt.id, 'exchange-body'),
     );
     if (!(await this.#store.storeExchangeBody(attempt.id, sealed, this.#now()))) return 'pending';
     const out = await this.#finishKeyStored({
@@ -1315,7 +1316,7 @@ export class Connector {
     }
     const sealed = await this.#vault.seal(
       r.rawBody,
-      this.#ctx(conn.tenant, conn.sellerProject, attemptId, 'create-body'),
+      this.#ctx(conn.tenant, conn.sellerProject, attemptId, 'exchange-body'),
     );
     if (!(await this.#store.storeExchangeBody(attemptId, sealed, this.#now())))
       throw new ConnectError('UNAVAILABLE', 'rotation interrupted');

@@ -23,4 +23,5 @@ export {
   SIGNATURE_HEADER,
   signWebhook,
 } from './events.js';
+export { type RewrapReport, rewrapAll, sealContextOf } from './rewrap.js';
 export { WebhookWorker, type WebhookWorkerOptions } from './webhooks.js';

@@ -17,6 +17,7 @@ import type {
   EventRecord,
   NewAttempt,
   NewEvent,
+  SealedValue,
   SideEffects,
   Store,
 } from './types.js';
@@ -576,6 +577,44 @@ export class SqlStore implements Store {
       const n = await tx.run(`UPDATE nc_connections SET ${sets.join(', ')} WHERE id = ?`, params);
       if (n === 1) await insertEvents(tx, effects?.events);
       return n === 1;
+    });
+  }
+
+  // --- vault re-wrap ---------------------------------------------------------------------------------
+
+  async listSealedValues(q: { after?: string; limit: number }): Promise<SealedValue[]> {
+    const rows = await this.#db.all<Row>(
+      `SELECT * FROM (
+         SELECT 'attempt.access_token' AS col, id, access_token_sealed AS sealed, tenant, seller_project FROM nc_attempts WHERE access_token_sealed IS NOT NULL
+         UNION ALL SELECT 'attempt.raw_exchange', id, raw_exchange_sealed, tenant, seller_project FROM nc_attempts WHERE raw_exchange_sealed IS NOT NULL
+         UNION ALL SELECT 'credential.sealed', id, sealed, tenant, seller_project FROM nc_credentials
+         UNION ALL SELECT 'meta', name, value, NULL, NULL FROM nc_meta WHERE value LIKE 'ncv1.%'
+       ) v WHERE col || '|' || id > ? ORDER BY col || '|' || id LIMIT ?`,
+      [q.after ?? '', q.limit],
+    );
+    return rows.map((r) => ({
+      column: String(r.col) as SealedValue['column'],
+      id: String(r.id),
+      key: `${String(r.col)}|${String(r.id)}`,
+      sealed: String(r.sealed),
+      tenant: strOrNull(r.tenant),
+      sellerProject: strOrNull(r.seller_project),
+    }));
+  }
+
+  async replaceSealed(v: Pick<SealedValue, 'column' | 'id'>, from: string, to: string): Promise<boolean> {
+    const sql: Record<SealedValue['column'], string> = {
+      'attempt.access_token':
+        'UPDATE nc_attempts SET access_token_sealed = ? WHERE id = ? AND access_token_sealed = ?',
+      'attempt.raw_exchange':
+        'UPDATE nc_attempts SET raw_exchange_sealed = ? WHERE id = ? AND raw_exchange_sealed = ?',
+      'credential.sealed': 'UPDATE nc_credentials SET sealed = ? WHERE id = ? AND sealed = ?',
+      meta: 'UPDATE nc_meta SET value = ? WHERE name = ? AND value = ?',
+    };
+    const statement = sql[v.column];
+    if (!statement) throw new TypeError('unknown sealed column');
+    return this.#db.transaction(async (tx) => (await tx.run(statement, [to, v.id, from])) === 1, {
+      durable: true,
     });
   }
 

@@ -155,6 +155,18 @@ export interface Delivery {
   leaseUntil: number | null;
 }
 
+/** One sealed value and what its vault context is made of. */
+export interface SealedValue {
+  column: 'attempt.access_token' | 'attempt.raw_exchange' | 'credential.sealed' | 'meta';
+  /** Row id (meta: the name). */
+  id: string;
+  /** Paging key: `<column>|<id>`. */
+  key: string;
+  sealed: string;
+  tenant: string | null;
+  sellerProject: string | null;
+}
+
 /** What a committed state change may carry along atomically. */
 export interface SideEffects {
   events?: NewEvent[];
@@ -252,6 +264,10 @@ export interface Store {
     now: number,
     effects?: SideEffects,
   ): Promise<boolean>;
+
+  // vault re-wrap: every sealed value, and a compare-and-set to replace one
+  listSealedValues(q: { after?: string; limit: number }): Promise<SealedValue[]>;
+  replaceSealed(v: Pick<SealedValue, 'column' | 'id'>, from: string, to: string): Promise<boolean>;
 
   // events and webhook deliveries (outbox)
   appendEvents(events: NewEvent[]): Promise<void>;

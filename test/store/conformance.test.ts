@@ -291,6 +291,35 @@ for (const target of STORE_TARGETS) {
       ).toEqual([]);
     });
 
+    it('sealed values are listed page by page and replaced by compare-and-set', async () => {
+      const a = attempt({ tenant: 'tenant-w' });
+      await store.createAttempt(a);
+      await store.claimAttempt(a.stateHash, T0 + 1);
+      await store.transition(
+        a.id,
+        'CLAIMED',
+        'TOKEN_ISSUED',
+        { sellerProject: 'PRJW', accessTokenSealed: 'ncv1.v1.tok' },
+        T0 + 2,
+      );
+      await store.setMeta('connect.state-key', 'ncv1.v1.key');
+      const all: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.listSealedValues({ ...(after ? { after } : {}), limit: 2 });
+        if (page.length === 0) break;
+        all.push(...page.map((v) => v.key));
+        after = page[page.length - 1]!.key;
+      }
+      expect(all).toContain(`attempt.access_token|${a.id}`);
+      expect(all).toContain('meta|connect.state-key');
+      expect(new Set(all).size).toBe(all.length);
+      const v = { column: 'attempt.access_token' as const, id: a.id };
+      expect(await store.replaceSealed(v, 'ncv1.v1.other', 'ncv1.v2.tok')).toBe(false);
+      expect(await store.replaceSealed(v, 'ncv1.v1.tok', 'ncv1.v2.tok')).toBe(true);
+      expect((await store.getAttempt(a.id))?.accessTokenSealed).toBe('ncv1.v2.tok');
+    });
+
     it('deliveries: racing leasers each get a delivery once; complete and fail with back-off', async () => {
       const events = Array.from({ length: 6 }, () => event('connected', ['http://hook.invalid/lease']));
       await store.appendEvents(events);
