@@ -1,38 +1,59 @@
 // The noon-connect command line: one file per command; this one dispatches and prints help.
 
+import { devCommand } from './dev.js';
+import { EXIT, type Io } from './io.js';
 import { sandboxCommand } from './sandbox.js';
+import { serveCommand } from './serve.js';
 
-export interface Io {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type { Io } from './io.js';
 
 const defaultIo: Io = {
   out: (l) => process.stdout.write(`${l}\n`),
   err: (l) => process.stderr.write(`${l}\n`),
 };
 
-export const USAGE = `Usage: noon-connect <command> [options]
+type Command = (argv: string[], io: Io) => Promise<number>;
+
+/** Commands are loaded on first use so `--help` and small commands start fast. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  dev: {
+    summary: 'Run the sandbox and the service together locally (SQLite, .data/)',
+    load: async () => devCommand,
+  },
+  serve: {
+    summary: 'Run the connector service (configured by environment variables)',
+    load: async () => serveCommand,
+  },
+  sandbox: { summary: 'Run the local Noon sandbox on its own', load: async () => sandboxCommand },
+};
+
+export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {
+  COMMANDS[name] = { summary, load };
+}
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 2;
+  return `Usage: noon-connect <command> [options]
 
 Commands:
-  sandbox    Run the local Noon sandbox (consent page, API gateway, admin API)
+${Object.entries(COMMANDS)
+  .map(([k, v]) => `  ${k.padEnd(width)} ${v.summary}`)
+  .join('\n')}
 
-Run 'noon-connect <command> --help' for a command's options.`;
+Run 'noon-connect <command> --help' for a command's options.
+Exit codes: 0 ok, 1 failure, 2 bad usage, 3 configuration refused, 4 not found.`;
+}
 
-/** Exit codes: 0 ok, 1 runtime failure, 2 bad usage. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'sandbox':
-      return sandboxCommand(rest, io);
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      io.out(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      io.err(`noon-connect: unknown command '${command}'\n\n${USAGE}`);
-      return 2;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    io.out(usage());
+    return command === undefined ? EXIT.USAGE : EXIT.OK;
   }
+  const entry = COMMANDS[command];
+  if (!entry) {
+    io.err(`noon-connect: unknown command '${command}'\n\n${usage()}`);
+    return EXIT.USAGE;
+  }
+  return (await entry.load())(rest, io);
 }

@@ -2,7 +2,7 @@
 
 import { parseArgs } from 'node:util';
 import { createSandbox } from '../sandbox/index.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 
 export const SANDBOX_USAGE = `Usage: noon-connect sandbox [options]
 

@@ -1,0 +1,32 @@
+// What every command gets: where to print, and how to wait for Ctrl-C / SIGTERM.
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+export function waitForStop(signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}
+
+/** Exit codes every command uses. */
+export const EXIT = Object.freeze({
+  OK: 0,
+  /** A runtime failure: Noon, the store or the network failed. */
+  FAILURE: 1,
+  /** Bad usage: unknown command or option, bad argument. */
+  USAGE: 2,
+  /** Configuration refused (missing or bad environment, wrong master key). */
+  CONFIG: 3,
+  /** The thing asked for does not exist (e.g. no such connection). */
+  NOT_FOUND: 4,
+});

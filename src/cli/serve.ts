@@ -1,0 +1,48 @@
+// `noon-connect serve`: the connector service, configured by environment variables (read once; every problem
+// listed at start). Stops gracefully on SIGTERM/SIGINT: in-flight callbacks finish first.
+
+import { parseArgs } from 'node:util';
+import { ConfigError, ENV_VARS, parseConfig } from '../service/config.js';
+import { createService, StartupError } from '../service/service.js';
+import { EXIT, type Io, waitForStop } from './io.js';
+
+export const SERVE_USAGE = `Usage: noon-connect serve
+
+Runs the connector service: the connect endpoints, the dashboard, the REST API,
+/healthz, /readyz and /metrics. Configured by environment variables:
+
+${ENV_VARS.map(([k, v]) => `  ${k.padEnd(36)} ${v}`).join('\n')}
+
+Exit codes: 0 stopped cleanly, 3 configuration refused, 1 other failure.`;
+
+export async function serveCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: { help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (values.help) {
+      io.out(SERVE_USAGE);
+      return EXIT.OK;
+    }
+  } catch (e) {
+    io.err(`noon-connect serve: ${(e as Error).message}\n\n${SERVE_USAGE}`);
+    return EXIT.USAGE;
+  }
+  let service: Awaited<ReturnType<typeof createService>>;
+  try {
+    service = await createService(parseConfig(process.env));
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof StartupError) {
+      io.err(`noon-connect serve: refusing to start: ${e.message}`);
+      return EXIT.CONFIG;
+    }
+    io.err(`noon-connect serve: ${(e as Error).message}`);
+    return EXIT.FAILURE;
+  }
+  io.out(`noon-connect serving on ${service.url} (public URL ${service.context.config.publicUrl})`);
+  await waitForStop(signal);
+  await service.close();
+  return EXIT.OK;
+}

@@ -1,0 +1,223 @@
+// The service's configuration: read from the environment once, at start, with every problem listed together.
+
+import { isLoopbackHost } from '../client/index.js';
+
+export type Mode = 'dev' | 'production';
+
+export interface ServiceConfig {
+  mode: Mode;
+  host: string;
+  port: number;
+  /** Where browsers reach the service; decides cookie security and the OAuth callback URL. */
+  publicUrl: string;
+  /** `production`, `noon-sandbox`, or `local` (our sandbox at `noonLocalUrl`), or `custom`. */
+  noonEnv: 'production' | 'noon-sandbox' | 'local' | 'custom';
+  noonLocalUrl: string | undefined;
+  noonAuthorizeUrl: string | undefined;
+  noonGatewayUrl: string | undefined;
+  clientId: string;
+  clientSecret: string;
+  /** The integrator's key file (path). */
+  keyFile: string;
+  /** `sqlite:<path>` / a path, or `postgres://…`. */
+  storeUrl: string;
+  /** Master key config: a base64 key, or JSON `{current, keys}`; or a file holding either. */
+  masterKey: string | undefined;
+  masterKeyFile: string | undefined;
+  /** Dashboard sign-in token; optional only in dev. */
+  adminToken: string | undefined;
+  /** Bearer token for the REST API; optional only in dev. */
+  apiToken: string | undefined;
+  webhookUrls: string[];
+  webhookSecret: string | undefined;
+  returnPaths: string[];
+  userAgent: string;
+  /** Pretty logs (dev) or JSON lines. */
+  logFormat: 'pretty' | 'json';
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  reconcileIntervalMs: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`configuration problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Every variable the service reads, with what it is for (printed by `--help`). */
+export const ENV_VARS: readonly [string, string][] = [
+  ['NOON_CONNECT_MODE', 'dev or production (default production for serve)'],
+  ['NOON_CONNECT_HOST', 'interface to bind (default 127.0.0.1)'],
+  ['NOON_CONNECT_PORT', 'port (default 8787)'],
+  [
+    'NOON_CONNECT_PUBLIC_URL',
+    'the URL browsers use, e.g. https://connect.example.com (required in production)',
+  ],
+  ['NOON_ENV', 'production | noon-sandbox | local | custom (default production)'],
+  ['NOON_LOCAL_URL', 'the local sandbox origin when NOON_ENV=local'],
+  ['NOON_AUTHORIZE_URL', 'consent page URL when NOON_ENV=custom'],
+  ['NOON_GATEWAY_URL', 'gateway URL when NOON_ENV=custom'],
+  ['NOON_CLIENT_ID', 'the OAuth client id (required)'],
+  ['NOON_CLIENT_SECRET', 'the OAuth client secret (required)'],
+  ['NOON_KEY_FILE', "path of the integrator's service-account key file (required)"],
+  ['NOON_CONNECT_STORE', 'sqlite:<path> or postgres://… (default sqlite:.data/connect.db)'],
+  ['NOON_CONNECT_MASTER_KEY', 'master key: base64 32 bytes, or JSON {"current","keys"}'],
+  ['NOON_CONNECT_MASTER_KEY_FILE', 'file holding the master key instead'],
+  ['NOON_CONNECT_ADMIN_TOKEN', 'dashboard sign-in token (required outside dev; at least 24 characters)'],
+  ['NOON_CONNECT_API_TOKEN', 'bearer token for the REST API (required outside dev; at least 24 characters)'],
+  ['NOON_CONNECT_WEBHOOK_URLS', 'comma-separated webhook endpoints'],
+  ['NOON_CONNECT_WEBHOOK_SECRET', 'HMAC secret for webhook signatures (required with webhook URLs)'],
+  ['NOON_CONNECT_RETURN_PATHS', 'comma-separated allowed return path prefixes (default /)'],
+  ['NOON_CONNECT_USER_AGENT', 'User-Agent sent to Noon (default noon-connect/<version>)'],
+  ['NOON_CONNECT_LOG', 'pretty or json (default: pretty in dev, json otherwise)'],
+  ['NOON_CONNECT_LOG_LEVEL', 'debug | info | warn | error (default info)'],
+  ['NOON_CONNECT_RECONCILE_INTERVAL_MS', 'how often the reconciler runs (default 60000)'],
+];
+
+function httpsUnlessLoopback(url: string, what: string, problems: string[], production: boolean): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    problems.push(`${what} is not an absolute URL`);
+    return;
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') problems.push(`${what} must be http(s)`);
+  else if (production && u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
+    problems.push(`${what} must use https in production (only loopback may use http)`);
+  }
+}
+
+/** Parses the environment; throws ConfigError listing every problem at once. */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  defaults: Partial<ServiceConfig> = {},
+): ServiceConfig {
+  const problems: string[] = [];
+  const get = (k: string): string | undefined => {
+    const v = env[k];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const modeRaw = get('NOON_CONNECT_MODE') ?? defaults.mode ?? 'production';
+  if (modeRaw !== 'dev' && modeRaw !== 'production')
+    problems.push('NOON_CONNECT_MODE must be dev or production');
+  const mode: Mode = modeRaw === 'dev' ? 'dev' : 'production';
+  const production = mode === 'production';
+
+  const portRaw = get('NOON_CONNECT_PORT');
+  const port = portRaw === undefined ? (defaults.port ?? 8787) : Number(portRaw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    problems.push('NOON_CONNECT_PORT must be an integer from 0 to 65535');
+  const host = get('NOON_CONNECT_HOST') ?? defaults.host ?? '127.0.0.1';
+
+  const publicUrl =
+    get('NOON_CONNECT_PUBLIC_URL') ??
+    defaults.publicUrl ??
+    (production ? undefined : `http://127.0.0.1:${port}`);
+  if (!publicUrl) problems.push('NOON_CONNECT_PUBLIC_URL is required in production');
+  else httpsUnlessLoopback(publicUrl, 'NOON_CONNECT_PUBLIC_URL', problems, production);
+
+  const noonEnv = (get('NOON_ENV') ?? defaults.noonEnv ?? 'production') as ServiceConfig['noonEnv'];
+  if (!['production', 'noon-sandbox', 'local', 'custom'].includes(noonEnv))
+    problems.push('NOON_ENV must be production, noon-sandbox, local or custom');
+  const noonLocalUrl = get('NOON_LOCAL_URL') ?? defaults.noonLocalUrl;
+  const noonAuthorizeUrl = get('NOON_AUTHORIZE_URL') ?? defaults.noonAuthorizeUrl;
+  const noonGatewayUrl = get('NOON_GATEWAY_URL') ?? defaults.noonGatewayUrl;
+  if (noonEnv === 'local') {
+    if (!noonLocalUrl) problems.push('NOON_LOCAL_URL is required when NOON_ENV=local');
+    else httpsUnlessLoopback(noonLocalUrl, 'NOON_LOCAL_URL', problems, true);
+  }
+  if (noonEnv === 'custom') {
+    if (!noonAuthorizeUrl) problems.push('NOON_AUTHORIZE_URL is required when NOON_ENV=custom');
+    else httpsUnlessLoopback(noonAuthorizeUrl, 'NOON_AUTHORIZE_URL', problems, true);
+    if (!noonGatewayUrl) problems.push('NOON_GATEWAY_URL is required when NOON_ENV=custom');
+    else httpsUnlessLoopback(noonGatewayUrl, 'NOON_GATEWAY_URL', problems, true);
+  }
+
+  const clientId = get('NOON_CLIENT_ID') ?? defaults.clientId;
+  const clientSecret = get('NOON_CLIENT_SECRET') ?? defaults.clientSecret;
+  const keyFile = get('NOON_KEY_FILE') ?? defaults.keyFile;
+  if (!clientId) problems.push('NOON_CLIENT_ID is required');
+  if (!clientSecret) problems.push('NOON_CLIENT_SECRET is required');
+  if (!keyFile) problems.push('NOON_KEY_FILE is required');
+
+  const storeUrl = get('NOON_CONNECT_STORE') ?? defaults.storeUrl ?? 'sqlite:.data/connect.db';
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+|[^:]+)$/.test(storeUrl))
+    problems.push('NOON_CONNECT_STORE must be sqlite:<path>, a path, or postgres://…');
+
+  const masterKey = get('NOON_CONNECT_MASTER_KEY') ?? defaults.masterKey;
+  const masterKeyFile = get('NOON_CONNECT_MASTER_KEY_FILE') ?? defaults.masterKeyFile;
+  if (!masterKey && !masterKeyFile)
+    problems.push('a master key is required: NOON_CONNECT_MASTER_KEY or NOON_CONNECT_MASTER_KEY_FILE');
+  if (masterKey && masterKeyFile)
+    problems.push('set only one of NOON_CONNECT_MASTER_KEY and NOON_CONNECT_MASTER_KEY_FILE');
+
+  const adminToken = get('NOON_CONNECT_ADMIN_TOKEN') ?? defaults.adminToken;
+  const apiToken = get('NOON_CONNECT_API_TOKEN') ?? defaults.apiToken;
+  if (production && !adminToken) problems.push('NOON_CONNECT_ADMIN_TOKEN is required outside dev');
+  if (production && !apiToken) problems.push('NOON_CONNECT_API_TOKEN is required outside dev');
+  for (const [k, v] of [
+    ['NOON_CONNECT_ADMIN_TOKEN', adminToken],
+    ['NOON_CONNECT_API_TOKEN', apiToken],
+  ] as const) {
+    if (v !== undefined && v.length < 24) problems.push(`${k} must be at least 24 characters`);
+  }
+
+  const webhookUrls = (get('NOON_CONNECT_WEBHOOK_URLS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const webhookSecret = get('NOON_CONNECT_WEBHOOK_SECRET') ?? defaults.webhookSecret;
+  for (const w of webhookUrls) httpsUnlessLoopback(w, `webhook URL ${w.slice(0, 60)}`, problems, production);
+  if (webhookUrls.length > 0 && (!webhookSecret || webhookSecret.length < 16)) {
+    problems.push('NOON_CONNECT_WEBHOOK_SECRET (at least 16 characters) is required with webhook URLs');
+  }
+
+  const returnPaths = (get('NOON_CONNECT_RETURN_PATHS') ?? '/')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const p of returnPaths)
+    if (!p.startsWith('/') || p.startsWith('//'))
+      problems.push(`return path ${p.slice(0, 40)} must be an absolute path`);
+
+  const logRaw = get('NOON_CONNECT_LOG') ?? (mode === 'dev' ? 'pretty' : 'json');
+  if (logRaw !== 'pretty' && logRaw !== 'json') problems.push('NOON_CONNECT_LOG must be pretty or json');
+  const levelRaw = get('NOON_CONNECT_LOG_LEVEL') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(levelRaw))
+    problems.push('NOON_CONNECT_LOG_LEVEL must be debug, info, warn or error');
+  const intervalRaw = get('NOON_CONNECT_RECONCILE_INTERVAL_MS');
+  const reconcileIntervalMs = intervalRaw === undefined ? 60_000 : Number(intervalRaw);
+  if (!Number.isInteger(reconcileIntervalMs) || reconcileIntervalMs < 1000)
+    problems.push('NOON_CONNECT_RECONCILE_INTERVAL_MS must be an integer ≥ 1000');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    mode,
+    host,
+    port,
+    publicUrl: publicUrl!.replace(/\/+$/, ''),
+    noonEnv,
+    noonLocalUrl,
+    noonAuthorizeUrl,
+    noonGatewayUrl,
+    clientId: clientId!,
+    clientSecret: clientSecret!,
+    keyFile: keyFile!,
+    storeUrl,
+    masterKey,
+    masterKeyFile,
+    adminToken,
+    apiToken,
+    webhookUrls,
+    webhookSecret,
+    returnPaths,
+    userAgent: get('NOON_CONNECT_USER_AGENT') ?? 'noon-connect/0.1',
+    logFormat: logRaw as 'pretty' | 'json',
+    logLevel: levelRaw as ServiceConfig['logLevel'],
+    reconcileIntervalMs,
+  }) as ServiceConfig;
+}

@@ -1,0 +1,377 @@
+// The ready-to-run service: wires config → store → vault → Noon client → connector, serves the connect
+// endpoints, the dashboard, the REST API and the operations endpoints, runs the reconciler and the webhook
+// worker, and shuts down gracefully (in-flight callbacks finish first).
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import {
+  loadCredentials,
+  NoonApiUsers,
+  NoonClient,
+  type NoonEnvironment,
+  type NoonLogEntry,
+  NoonOAuth,
+  NoonSession,
+} from '../client/index.js';
+import { type Connector, type ConnectorLogEntry, createConnector, WebhookWorker } from '../connect/index.js';
+import { createConnectHandler } from '../http/index.js';
+import { sendWebResponse, toWebRequest } from '../http/node.js';
+import { openStore, type Store } from '../store/index.js';
+import { LocalKeyProvider, parseKeyConfig, readKeyConfigFile, Vault } from '../vault/index.js';
+import { createApiHandler } from './api.js';
+import type { ServiceConfig } from './config.js';
+import { createDashboardHandler } from './dashboard.js';
+import { ConnectLinks } from './links.js';
+import { createLogger } from './logging.js';
+import { type ServiceMetrics, serviceMetrics } from './metrics.js';
+
+/** What the dashboard and the REST API share. */
+export interface ServiceContext {
+  config: ServiceConfig;
+  connector: Connector;
+  store: Store;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  links: ConnectLinks;
+  now(): number;
+}
+
+export type RouteHandler = (request: Request) => Promise<Response | undefined>;
+
+export interface Service {
+  readonly url: string;
+  readonly context: ServiceContext;
+  /** Web Request → Response for every route. */
+  fetch(request: Request): Promise<Response>;
+  /** Stops accepting, lets in-flight callbacks finish, stops the workers, closes the store. */
+  close(): Promise<void>;
+  /** Runs the reconciler once now. */
+  reconcile(): ReturnType<Connector['reconcile']>;
+}
+
+export interface ServiceDeps {
+  /** Start the HTTP listener (default true). */
+  listen?: boolean;
+  clock?: { now(): number };
+  logDestination?: NodeJS.WritableStream;
+  /** Log in to Noon at start so a bad key or unreachable gateway stops start-up (default true). */
+  verifyNoonLogin?: boolean;
+  /** Extra hooks for tests. */
+  stepHook?: Parameters<typeof createConnector>[0]['stepHook'];
+}
+
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'MASTER_KEY' | 'STORE' | 'KEY_FILE' | 'NOON' | 'LISTEN',
+  ) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+function noonEnvironment(c: ServiceConfig): NoonEnvironment {
+  switch (c.noonEnv) {
+    case 'local':
+      return { local: c.noonLocalUrl! };
+    case 'custom':
+      return { authorizeUrl: c.noonAuthorizeUrl!, gatewayUrl: c.noonGatewayUrl! };
+    default:
+      return c.noonEnv;
+  }
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...SECURITY_HEADERS },
+  });
+}
+
+export async function createService(config: ServiceConfig, deps: ServiceDeps = {}): Promise<Service> {
+  const logger = createLogger({
+    format: config.logFormat,
+    level: config.logLevel,
+    ...(deps.logDestination ? { destination: deps.logDestination } : {}),
+  });
+  const now = deps.clock ? () => deps.clock!.now() : Date.now;
+  const metrics = serviceMetrics();
+
+  // Master key first: without the right one nothing else may start, and nothing is written (K5).
+  let providerOptions: ReturnType<typeof parseKeyConfig>;
+  try {
+    providerOptions = config.masterKeyFile
+      ? await readKeyConfigFile(config.masterKeyFile)
+      : parseKeyConfig(config.masterKey);
+  } catch (e) {
+    throw new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY');
+  }
+  let store: Store;
+  try {
+    store = await openStore(config.storeUrl);
+  } catch (e) {
+    throw new StartupError(
+      `store: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).name})`,
+      'STORE',
+    );
+  }
+  const fail = async (e: StartupError): Promise<never> => {
+    await store.close().catch(() => {});
+    throw e;
+  };
+  let vault: Vault;
+  try {
+    vault = await Vault.open({
+      provider: new LocalKeyProvider(providerOptions),
+      meta: {
+        get: (n) => store.getMeta(n),
+        set: (n, v) => store.setMeta(n, v),
+        setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
+      },
+    });
+  } catch (e) {
+    return fail(new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY'));
+  }
+
+  let credentials: Awaited<ReturnType<typeof loadCredentials>>;
+  try {
+    credentials = await loadCredentials(config.keyFile);
+  } catch (e) {
+    return fail(new StartupError(`integrator key file: ${(e as Error).message}`, 'KEY_FILE'));
+  }
+  const upstreamLog = (e: NoonLogEntry) => {
+    if (e.event === 'response' && e.durationMs !== undefined) {
+      metrics.upstreamLatency.observe(
+        { endpoint: e.endpoint, status: String(e.status ?? 0) },
+        e.durationMs / 1000,
+      );
+    }
+    const level = e.level === 'warn' ? 'warn' : 'debug';
+    logger[level](
+      {
+        upstream: e.endpoint,
+        event: e.event,
+        status: e.status,
+        requestId: e.requestId,
+        why: e.why,
+        code: e.code,
+      },
+      `noon ${e.endpoint} ${e.event}`,
+    );
+  };
+  let client: NoonClient;
+  try {
+    client = new NoonClient({
+      environment: noonEnvironment(config),
+      userAgent: config.userAgent,
+      logger: upstreamLog,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+    });
+  } catch (e) {
+    return fail(new StartupError(`noon: ${(e as Error).message}`, 'NOON'));
+  }
+  const integrator = new NoonSession(client, credentials);
+  if (deps.verifyNoonLogin ?? true) {
+    try {
+      await integrator.login();
+    } catch (e) {
+      return fail(
+        new StartupError(
+          `noon: integrator login failed (${(e as { code?: string }).code ?? 'error'})`,
+          'NOON',
+        ),
+      );
+    }
+  }
+  const oauth = new NoonOAuth({
+    session: integrator,
+    clientId: config.clientId,
+    clientSecret: config.clientSecret,
+  });
+  const apiUsers = new NoonApiUsers({ session: integrator });
+
+  const connectorLog = (e: ConnectorLogEntry) => {
+    const { level, msg, ...fields } = e;
+    logger[level](fields, msg);
+  };
+  const connector = await createConnector({
+    noon: { client, oauth, apiUsers },
+    store,
+    vault,
+    environment: config.noonEnv === 'custom' ? 'custom' : config.noonEnv,
+    publicUrl: config.publicUrl,
+    returnPaths: config.returnPaths,
+    logger: connectorLog,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.stepHook ? { stepHook: deps.stepHook } : {}),
+    ...(config.webhookUrls.length > 0
+      ? { webhooks: { endpoints: config.webhookUrls, secret: config.webhookSecret! } }
+      : {}),
+    onEvent: (e) => {
+      if (e.type === 'connected' || e.type === 'reconnected') metrics.connectsCompleted.inc();
+      if (e.type === 'failed') metrics.connectsFailed.inc({ code: e.data.error_code ?? 'unknown' });
+      if (e.type === 'repaired') metrics.repairs.inc();
+    },
+  });
+  metrics.orphans.collectWith(
+    async () =>
+      (await store.listAttempts({ statuses: ['ORPHAN_SUSPECTED', 'NEEDS_RECONNECT'], limit: 10_000 })).length,
+  );
+  metrics.needsAttention.collectWith(
+    async () => (await store.listAttempts({ statuses: ['NEEDS_ATTENTION'], limit: 10_000 })).length,
+  );
+
+  const links = await ConnectLinks.create({ store, vault, publicUrl: config.publicUrl, now });
+  const context: ServiceContext = { config, connector, store, logger, metrics, links, now };
+
+  const connectHandler = createConnectHandler({
+    connector,
+    authorizeStart: async (req) => {
+      const params = links.verify(new URL(req.url).searchParams.get('t'));
+      if (!params) {
+        return new Response('This connect link is not valid or has expired. Ask for a new one.', {
+          status: 400,
+          headers: {
+            'content-type': 'text/plain; charset=utf-8',
+            'cache-control': 'no-store',
+            ...SECURITY_HEADERS,
+          },
+        });
+      }
+      metrics.connectsStarted.inc();
+      return params;
+    },
+    onError: (e) =>
+      logger.error({ code: (e as { code?: string }).code ?? (e as Error).name }, 'connect handler error'),
+  });
+  const api = createApiHandler(context);
+  const dashboard = createDashboardHandler(context);
+
+  let ready = true;
+  let draining = false;
+  const fetchHandler = async (request: Request): Promise<Response> => {
+    const path = new URL(request.url).pathname;
+    try {
+      if (path === '/healthz') return json(200, { status: 'ok' });
+      if (path === '/readyz') {
+        if (draining) return json(503, { status: 'draining' });
+        try {
+          await store.ping();
+        } catch {
+          return json(503, { status: 'store unavailable' });
+        }
+        return json(ready ? 200 : 503, { status: ready ? 'ready' : 'starting' });
+      }
+      if (path === '/metrics') {
+        return new Response(await metrics.registry.render(), {
+          headers: { 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' },
+        });
+      }
+      const r = (await connectHandler(request)) ?? (await api(request)) ?? (await dashboard(request));
+      if (r) return r;
+      return json(404, { error: 'not_found' });
+    } catch (e) {
+      logger.error({ code: (e as { code?: string }).code ?? (e as Error).name, path }, 'unhandled error');
+      return json(500, { error: 'internal' });
+    }
+  };
+
+  // Background work: the reconciler on start and periodically; the webhook worker.
+  const reconcile = async () => {
+    try {
+      const r = await connector.reconcile();
+      if (r.failed + r.resumed + r.orphans + r.repaired + r.retiredKeys > 0)
+        logger.info({ ...r }, 'reconciler pass');
+      return r;
+    } catch (e) {
+      logger.warn({ code: (e as { code?: string }).code ?? (e as Error).name }, 'reconciler pass failed');
+      throw e;
+    }
+  };
+  const reconcileTimer = setInterval(() => void reconcile().catch(() => {}), config.reconcileIntervalMs);
+  reconcileTimer.unref();
+  void reconcile().catch(() => {});
+  const webhooks =
+    config.webhookUrls.length > 0
+      ? new WebhookWorker({
+          store,
+          secret: config.webhookSecret!,
+          ...(deps.clock ? { clock: deps.clock } : {}),
+        })
+      : undefined;
+  webhooks?.start();
+
+  let server: Server | undefined;
+  let url = config.publicUrl;
+  let inFlight = 0;
+  if (deps.listen ?? true) {
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      inFlight++;
+      res.once('close', () => inFlight--);
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+      toWebRequest(req, config.publicUrl)
+        .then(fetchHandler)
+        .then((r) => sendWebResponse(res, r))
+        .catch(() => {
+          if (!res.headersSent) res.writeHead(500);
+          res.end();
+        });
+    });
+    server.headersTimeout = 15_000;
+    server.requestTimeout = 30_000;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(config.port, config.host, () => resolve());
+      });
+    } catch (e) {
+      clearInterval(reconcileTimer);
+      await webhooks?.stop();
+      return fail(
+        new StartupError(
+          `cannot listen on ${config.host}:${config.port} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+          'LISTEN',
+        ),
+      );
+    }
+    const addr = server.address() as AddressInfo;
+    url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${addr.port}`;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    context,
+    fetch: fetchHandler,
+    reconcile: () => connector.reconcile(),
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        ready = false;
+        const closed = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
+        server?.closeIdleConnections();
+        await connector.drain();
+        // Requests already being answered finish (a callback whose exchange is slow included), up to 30 s.
+        const deadline = Date.now() + 30_000;
+        while (inFlight > 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+          server?.closeIdleConnections();
+        }
+        clearInterval(reconcileTimer);
+        await webhooks?.stop();
+        server?.closeAllConnections();
+        await closed;
+        await store.close();
+        logger.info('stopped');
+      })();
+      return closing;
+    },
+  };
+}
