@@ -1,0 +1,157 @@
+// Service-account credentials (the key file, contract §2): loaded from an object, JSON text or a file path,
+// every field checked by name, the private key imported once as an RSA KeyObject and reused for every login.
+
+import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { inspect } from 'node:util';
+import { isRecord } from './checks.js';
+import { NoonError, NoonTypeError } from './errors.js';
+
+/** A key file as Noon hands it out (field names are Noon's). */
+export interface KeyFile {
+  key_id: string;
+  private_key: string;
+  channel_identifier: string;
+  project_code: string;
+  type: string;
+  issued_at: string;
+}
+
+/** Smallest RSA modulus accepted: RS256 keys under 2048 bits are refused by every JOSE library. */
+const MIN_MODULUS_BITS = 2048;
+
+/** A loaded key file. The private key lives only inside `privateKey` (a KeyObject: it never serializes). */
+export class NoonCredentials {
+  readonly keyId: string;
+  readonly channelIdentifier: string;
+  readonly projectCode: string;
+  readonly type: string;
+  readonly issuedAt: string;
+  readonly privateKey: KeyObject;
+
+  constructor(file: Omit<KeyFile, 'private_key'>, privateKey: KeyObject) {
+    this.keyId = file.key_id;
+    this.channelIdentifier = file.channel_identifier;
+    this.projectCode = file.project_code;
+    this.type = file.type;
+    this.issuedAt = file.issued_at;
+    this.privateKey = privateKey;
+    Object.freeze(this);
+  }
+
+  /** Metadata only: logging or serializing credentials never prints the key. */
+  toJSON(): Record<string, string> {
+    return {
+      keyId: this.keyId,
+      channelIdentifier: this.channelIdentifier,
+      projectCode: this.projectCode,
+      type: this.type,
+      issuedAt: this.issuedAt,
+    };
+  }
+
+  [inspect.custom](): string {
+    return `NoonCredentials ${inspect(this.toJSON())}`;
+  }
+}
+
+/** Builds the error for a failed field check; key-file loading and response checks phrase it differently. */
+export type FieldFailure = (field: string, problem: string) => NoonError;
+
+const KEY_FILE_FIELDS = ['key_id', 'channel_identifier', 'project_code', 'type', 'issued_at'] as const;
+
+/** Checks a key-file object field by field (extra fields ignored) and imports its private key. */
+export function checkKeyFile(value: unknown, fail: FieldFailure): { file: KeyFile; key: KeyObject } {
+  if (!isRecord(value)) throw fail('', 'is not an object');
+  const out: Record<string, string> = {};
+  for (const name of ['key_id', 'private_key', ...KEY_FILE_FIELDS.slice(1)] as const) {
+    const v = value[name];
+    if (typeof v !== 'string') throw fail(name, v === undefined ? 'is missing' : 'is not a string');
+    if (v.trim() === '') throw fail(name, 'is empty');
+    out[name] = v;
+  }
+  if (!Number.isFinite(Date.parse(out.issued_at!))) throw fail('issued_at', 'is not a date');
+  const key = importRsaPrivateKey(out.private_key!, fail);
+  return { file: out as unknown as KeyFile, key };
+}
+
+/**
+ * Imports an RSA private key from PEM. `createPrivateKey` takes both PKCS#1 (`BEGIN RSA PRIVATE KEY`, Noon's
+ * example) and PKCS#8 (`BEGIN PRIVATE KEY`, portal files) (NC3); jose's importPKCS8 would refuse PKCS#1.
+ * The OpenSSL message is not passed on: only what kind of problem it was.
+ */
+export function importRsaPrivateKey(pem: string, fail: FieldFailure): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    throw fail('private_key', 'is not a readable PEM private key');
+  }
+  if (key.asymmetricKeyType !== 'rsa') throw fail('private_key', 'is not an RSA key');
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < MIN_MODULUS_BITS) throw fail('private_key', `is shorter than ${MIN_MODULUS_BITS} bits`);
+  return key;
+}
+
+/** Signs a probe with the key and verifies it with the derived public key: catches a corrupt key at once. */
+export function keySignsAndVerifies(key: KeyObject): boolean {
+  try {
+    const probe = Buffer.from('noon-connect key check');
+    return verify('sha256', probe, createPublicKey(key), sign('sha256', probe, key));
+  } catch {
+    return false;
+  }
+}
+
+const credentialsFailure =
+  (source: string): FieldFailure =>
+  (field, problem) =>
+    new NoonError('CREDENTIALS_INVALID', `key file${source}: ${field ? `${field} ` : ''}${problem}`, {
+      ...(field ? { field } : {}),
+    });
+
+/** A key file from an object or from JSON text. */
+export function parseCredentials(input: KeyFile | Record<string, unknown> | string): NoonCredentials {
+  let value: unknown = input;
+  const fail = credentialsFailure('');
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch {
+      // The parser's message quotes the text, which holds the private key: say only what went wrong.
+      throw fail('', 'is not valid JSON');
+    }
+  } else if (!isRecord(input)) {
+    throw new NoonTypeError('INVALID_ARGUMENT', 'credentials must be a key-file object, JSON text or a path');
+  }
+  const { file, key } = checkKeyFile(value, fail);
+  return new NoonCredentials(file, key);
+}
+
+/**
+ * A key file from an object, JSON text (anything starting with `{`) or the path of a file holding it.
+ * Import the key once and share the result: every login signs with the same KeyObject.
+ */
+export async function loadCredentials(
+  input: KeyFile | Record<string, unknown> | string | URL,
+): Promise<NoonCredentials> {
+  if (input instanceof URL || (typeof input === 'string' && !input.trimStart().startsWith('{'))) {
+    if (input === '') throw new NoonTypeError('INVALID_ARGUMENT', 'credentials path is empty');
+    let text: string;
+    try {
+      text = await readFile(input, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      throw new NoonError('CREDENTIALS_INVALID', `key file cannot be read (${code})`);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw credentialsFailure('')('', 'is not valid JSON');
+    }
+    const { file, key } = checkKeyFile(value, credentialsFailure(''));
+    return new NoonCredentials(file, key);
+  }
+  return parseCredentials(input);
+}

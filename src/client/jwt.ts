@@ -1,0 +1,34 @@
+// The login JWT (NC6): RS256 over the service account's key, signed with node:crypto directly (RSA-SHA256,
+// PKCS#1 v1.5) using the KeyObject imported once, which is several times faster than importing per login.
+
+import { sign } from 'node:crypto';
+import type { NoonCredentials } from './credentials.js';
+
+/** Lifetime given to `exp`: Noon's documented sample sends none; a short one limits a leaked token (NC6). */
+export const LOGIN_JWT_TTL_S = 300;
+
+export interface LoginClaims {
+  sub: string;
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+/** The claims of a login JWT: `sub` = key id, `iat` = now in whole seconds, a fresh `jti`, `exp` = iat + 300. */
+export function loginClaims(keyId: string, nowMs: number, jti: string): LoginClaims {
+  const iat = Math.floor(nowMs / 1000);
+  return { sub: keyId, iat, exp: iat + LOGIN_JWT_TTL_S, jti };
+}
+
+/** A signed login JWT with header `kid` = key id. `uuid` must return a fresh UUID v4 per call. */
+export function createLoginJwt(credentials: NoonCredentials, nowMs: number, uuid: () => string): string {
+  const header = { alg: 'RS256', typ: 'JWT', kid: credentials.keyId };
+  const claims = loginClaims(credentials.keyId, nowMs, uuid());
+  const input = `${b64url(header)}.${b64url(claims)}`;
+  const signature = sign('sha256', Buffer.from(input), credentials.privateKey);
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+function b64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
