@@ -150,10 +150,35 @@ function fnOption<T>(v: unknown, name: string, fallback: T): T {
   return v as T;
 }
 
-type FailureKind = 'connect' | 'network' | 'timeout' | 'aborted' | 'too-large';
+type FailureKind = 'connect' | 'network' | 'timeout' | 'aborted' | 'too-large' | 'tls';
 
 class AttemptFailed {
-  constructor(readonly kind: FailureKind) {}
+  constructor(
+    readonly kind: FailureKind,
+    readonly detail?: string,
+  ) {}
+}
+
+/** Certificate errors: the handshake refused the gateway, so nothing was sent and retrying cannot help. */
+const TLS_CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function tlsCertCode(e: unknown): string | undefined {
+  for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 6; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && TLS_CERT_CODES.has(code)) return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -269,6 +294,12 @@ export class NoonClient {
         const kind = e instanceof AttemptFailed ? e.kind : 'network';
         const d = { endpoint: spec.endpoint, attempts };
         if (kind === 'too-large') throw tooLarge(spec.endpoint, this.maxBodyBytes);
+        if (kind === 'tls')
+          throw new NoonError(
+            'NETWORK',
+            `${spec.endpoint}: the gateway's TLS certificate was refused (${(e as AttemptFailed).detail})`,
+            d,
+          );
         if (kind === 'aborted')
           throw new NoonError('ABORTED', `${spec.endpoint} was aborted by the caller`, d);
         if (kind === 'connect' && connectFailures < retry.connectRetries) {
@@ -407,6 +438,8 @@ export class NoonClient {
       if (e instanceof BodyTooLarge) throw new AttemptFailed('too-large');
       if (timedOut) throw new AttemptFailed('timeout');
       if (signal?.aborted) throw new AttemptFailed('aborted');
+      const tls = tlsCertCode(e);
+      if (tls) throw new AttemptFailed('tls', tls);
       throw new AttemptFailed(failedBeforeSending(e) ? 'connect' : 'network');
     } finally {
       clearTimeout(timer);

@@ -33,7 +33,10 @@ export class Journal {
 
   record(e: Omit<JournalEntry, 'seq'>): void {
     this.#entries.push({ seq: ++this.#seq, ...e });
-    if (this.#entries.length > this.#capacity) this.#entries.splice(0, this.#entries.length - this.#capacity);
+    // Trimmed in batches: splicing the front of a full journal on every request would cost O(capacity) each.
+    if (this.#entries.length > this.#capacity + Math.ceil(this.#capacity / 10)) {
+      this.#entries.splice(0, this.#entries.length - this.#capacity);
+    }
   }
 
   entries(q: JournalQuery = {}): JournalEntry[] {

@@ -187,7 +187,7 @@ export class KeyPool {
     if (this.#closed || this.#inFlight) return;
     if (this.#ready.length >= this.#size && this.#waiters.length === 0) return;
     if (!this.#worker) {
-      this.#worker = new Worker(WORKER_SOURCE, { eval: true });
+      this.#worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
       this.#worker.unref();
       this.#worker.on('message', (m: { privatePem: string; publicPem: string }) => this.#onKey(m));
       this.#worker.on('error', (e) => {

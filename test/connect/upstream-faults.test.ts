@@ -663,7 +663,8 @@ describe('U12 production mode', () => {
       expect(err).toBeInstanceOf(NoonError);
       expect((err as NoonError).code).toBe('NETWORK');
       expect((err as NoonError).endpoint).toBe('login');
-      expect((err as NoonError).attempts).toBeLessThanOrEqual(2);
+      expect((err as NoonError).attempts).toBe(1);
+      expect((err as NoonError).message).toMatch(/TLS certificate was refused/);
       expect(session.loggedIn).toBe(false);
       // The handshake failed: no request (login JWT, cookie, secret) ever reached the gateway.
       expect(tls.journal.entries()).toHaveLength(0);
