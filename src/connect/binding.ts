@@ -134,6 +134,9 @@ export function checkReturnPath(value: string, allowed: readonly string[]): stri
   const u = new URL(value, 'http://return.invalid');
   if (u.origin !== 'http://return.invalid') refuse('must stay on this site');
   const path = u.pathname;
+  // Dot segments collapse after the checks above: `/.//evil.com` and `/a/..//evil.com` normalize to
+  // `//evil.com`, which a browser reads as another host.
+  if (path.startsWith('//')) refuse('must not name a host');
   if (
     !allowed.some(
       (prefix) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`),
