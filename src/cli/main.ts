@@ -25,6 +25,30 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => serveCommand,
   },
   sandbox: { summary: 'Run the local Noon sandbox on its own', load: async () => sandboxCommand },
+  connections: {
+    summary: 'List connections, or show one with its keys and attempts',
+    load: async () => (await import('./connections.js')).connectionsCommand,
+  },
+  rotate: {
+    summary: "Rotate a connection's key (make-before-break)",
+    load: async () => (await import('./rotate.js')).rotateCommand,
+  },
+  disconnect: {
+    summary: "Remove a connection's keys at Noon and mark it disconnected",
+    load: async () => (await import('./disconnect.js')).disconnectCommand,
+  },
+  reconcile: {
+    summary: 'Run one reconciler pass and print the report',
+    load: async () => (await import('./reconcile.js')).reconcileCommand,
+  },
+  vault: {
+    summary: 'Make a master key (keygen), or re-wrap everything under the current one (rotate)',
+    load: async () => (await import('./vault.js')).vaultCommand,
+  },
+  doctor: {
+    summary: 'Check the configuration, store, master key and Noon login',
+    load: async () => (await import('./doctor.js')).doctorCommand,
+  },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {

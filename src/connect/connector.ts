@@ -4,6 +4,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
+  isLoopbackHost,
   type KeyFile,
   type NoonApiUsers,
   type NoonClient,
@@ -236,6 +237,8 @@ export class Connector {
   readonly #thresholds: Required<NonNullable<ConnectorOptions['reconcileAfterMs']>>;
   readonly #sessions: LruCache<string, NoonSession>;
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Attempts this process is driving from their claim on: a repeated callback must not finish one twice. */
+  readonly #driving = new Set<string>();
 
   constructor(options: ConnectorOptions, stateKey: Buffer) {
     this.#o = {
@@ -422,8 +425,13 @@ export class Connector {
       await this.#fail(attempt, 'CLAIMED', 'NO_CODE');
       return { kind: 'rejected', status: 400, reason: 'no-code' };
     }
-    await this.#hook('CLAIMED', attempt);
-    return this.#drive(attempt, code);
+    this.#driving.add(attempt.id);
+    try {
+      await this.#hook('CLAIMED', attempt);
+      return await this.#drive(attempt, code);
+    } finally {
+      this.#driving.delete(attempt.id);
+    }
   }
 
   async #burn(stateHash: string, now: number, why: string): Promise<void> {
@@ -444,7 +452,9 @@ export class Connector {
           returnTo: a.returnTo,
         };
       case 'KEY_STORED':
-        // P4: the key is stored but the first response never made it; finish from the stored body.
+        // P4: the key is stored but the first response never made it; finish from the stored body. Unless this
+        // process is finishing it right now (the same callback again while the first one works, S5): one finish.
+        if (this.#driving.has(a.id)) return { kind: 'pending', attemptId: a.id, status: a.status };
         return this.#finishKeyStored(a);
       case 'FAILED':
         if (a.errorCode === 'ALREADY_CONNECTED') {
@@ -459,6 +469,10 @@ export class Connector {
         if (a.errorCode === 'ACCESS_DENIED') return { kind: 'denied', attemptId: a.id, returnTo: a.returnTo };
         if (a.errorCode === 'STATE_EXPIRED') return { kind: 'expired', attemptId: a.id };
         return this.#failedOutcome(a, a.errorCode ?? 'FAILED');
+      case 'NEEDS_RECONNECT':
+      case 'NEEDS_ATTENTION':
+        // Ended: a refresh must not say "finishing, check back" about an attempt nothing will finish.
+        return this.#failedOutcome(a, a.status);
       default:
         return { kind: 'pending', attemptId: a.id, status: a.status };
     }
@@ -582,8 +596,21 @@ export class Connector {
     const project = attempt.sellerProject!;
     const deadline = this.#now() + this.#o.slotWaitMs;
     for (let i = 0; ; i++) {
-      if (await this.#store.takeExchangeSlot(attempt.tenant, project, attempt.id, this.#now()))
+      if (await this.#store.takeExchangeSlot(attempt.tenant, project, attempt.id, this.#now())) {
+        // A free slot does not mean nobody connected: with two tabs, the first may connect and free the slot
+        // before the second asks for it. Connected by another attempt since this one began → no second key.
+        const done = await this.#store.findConnection(attempt.tenant, project);
+        if (
+          done?.status === 'active' &&
+          done.connectedAt !== null &&
+          done.connectedAt > attempt.createdAt &&
+          this.#now() - done.connectedAt <= this.#o.alreadyConnectedWindowMs
+        ) {
+          await this.#store.releaseExchangeSlot(attempt.tenant, project, attempt.id);
+          return 'already-connected';
+        }
         return 'taken';
+      }
       const conn = await this.#store.findConnection(attempt.tenant, project);
       if (
         conn?.status === 'active' &&
@@ -919,10 +946,22 @@ export class Connector {
 
   /** A key may exist upstream that we lack: flag it, alert, and repair at once when we can (U8, P3, P5). */
   async #orphan(attempt: Attempt, code: string): Promise<CallbackOutcome> {
+    await this.#flagOrphan(attempt, code);
+    const now = await this.#store.getAttempt(attempt.id).catch(() => undefined);
+    return { kind: 'pending', attemptId: attempt.id, status: now?.status ?? 'ORPHAN_SUSPECTED' };
+  }
+
+  /**
+   * EXCHANGE_SENT → ORPHAN_SUSPECTED, then the repair; true when this call moved the attempt. Only from
+   * EXCHANGE_SENT: a KEY_STORED attempt holds its key and is finished, never orphaned. `seenUpdatedAt` (the
+   * reconciler's read) makes the move a compare-and-set on that read, so an attempt another reconciler has
+   * meanwhile taken into repair (EXCHANGE_SENT again) is not taken a second time.
+   */
+  async #flagOrphan(attempt: Attempt, code: string, seenUpdatedAt?: number): Promise<boolean> {
     const moved = await this.#store
       .transition(
         attempt.id,
-        ['EXCHANGE_SENT', 'KEY_STORED'],
+        'EXCHANGE_SENT',
         'ORPHAN_SUSPECTED',
         { errorCode: code, accessTokenSealed: null },
         this.#now(),
@@ -935,6 +974,7 @@ export class Connector {
               error_code: code,
             }),
           ],
+          ...(seenUpdatedAt !== undefined ? { ifUpdatedAt: seenUpdatedAt } : {}),
         },
       )
       .catch(() => false);
@@ -956,8 +996,7 @@ export class Connector {
         }),
       );
     }
-    const now = await this.#store.getAttempt(attempt.id).catch(() => undefined);
-    return { kind: 'pending', attemptId: attempt.id, status: now?.status ?? 'ORPHAN_SUSPECTED' };
+    return moved;
   }
 
   /**
@@ -968,19 +1007,27 @@ export class Connector {
     const project = attempt.sellerProject;
     const known = project ? (await this.#store.listCredentials({ sellerProject: project }))[0] : undefined;
     if (!project || !known) {
-      await this.#store.transition(attempt.id, 'ORPHAN_SUSPECTED', 'NEEDS_RECONNECT', {}, this.#now(), {
-        events: [
-          this.#event('failed', {
-            tenant: attempt.tenant,
-            seller_project: project,
-            attempt_id: attempt.id,
-            error_code: 'NEEDS_RECONNECT',
-          }),
-        ],
-      });
+      const moved = await this.#store.transition(
+        attempt.id,
+        'ORPHAN_SUSPECTED',
+        'NEEDS_RECONNECT',
+        {},
+        this.#now(),
+        {
+          events: [
+            this.#event('failed', {
+              tenant: attempt.tenant,
+              seller_project: project,
+              attempt_id: attempt.id,
+              error_code: 'NEEDS_RECONNECT',
+            }),
+          ],
+        },
+      );
       if (project) await this.#store.releaseExchangeSlot(attempt.tenant, project, attempt.id).catch(() => {});
       this.#emitStored();
-      return 'needs-reconnect';
+      // Another reconciler that got there first is the one that counts it.
+      return moved ? 'needs-reconnect' : 'pending';
     }
     const account = { channelIdentifier: known.channelIdentifier };
     if (
@@ -1059,8 +1106,11 @@ export class Connector {
     return removed;
   }
 
-  /** Removes a retiring credential's key upstream, then marks it removed. */
-  async #retire(c: Credential): Promise<void> {
+  /**
+   * Removes a retiring credential's key upstream, then marks it removed; true when this call did the marking
+   * (a concurrent reconciler may have done so first).
+   */
+  async #retire(c: Credential): Promise<boolean> {
     try {
       await this.#noon.apiUsers.removeCredential({ channelIdentifier: c.channelIdentifier, keyId: c.keyId });
     } catch (e) {
@@ -1068,7 +1118,7 @@ export class Connector {
       if (!(e instanceof NoonError && (e.code === 'NOT_FOUND' || e.reason === 'KEY_NOT_FOUND'))) throw e;
     }
     this.#sessions.delete(c.id);
-    await this.#store.markCredentialRemoved(c.id, this.#now());
+    return this.#store.markCredentialRemoved(c.id, this.#now());
   }
 
   // --- reconciler ----------------------------------------------------------------------------------
@@ -1136,12 +1186,11 @@ export class Connector {
           case 'EXCHANGE_SENT':
             // P3: the process died with the exchange in flight: the key may exist upstream.
             if (now - a.updatedAt >= t.EXCHANGE_SENT) {
+              const code = a.errorCode === REPAIR_MARKER ? REPAIR_MARKER : 'INTERRUPTED';
+              // Another reconciler may have taken it since this pass read it: then it is theirs.
+              if (!(await this.#flagOrphan(a, code, a.updatedAt))) break;
               report.orphans++;
-              const out = await this.#orphan(
-                a,
-                a.errorCode === REPAIR_MARKER ? REPAIR_MARKER : 'INTERRUPTED',
-              );
-              const after = await this.#store.getAttempt(out.kind === 'pending' ? out.attemptId : a.id);
+              const after = await this.#store.getAttempt(a.id);
               if (after?.status === 'REPAIRED' || (after?.status === 'CONNECTED' && a.kind !== 'connect'))
                 report.repaired++;
               if (after?.status === 'NEEDS_RECONNECT') report.needsReconnect++;
@@ -1178,8 +1227,7 @@ export class Connector {
       const conn = await this.#store.getConnection(c.connectionId);
       if (conn?.credentialId === c.id) continue;
       try {
-        await this.#retire(c);
-        report.retiredKeys++;
+        if (await this.#retire(c)) report.retiredKeys++;
       } catch (e) {
         this.#log({
           level: 'warn',
@@ -1246,7 +1294,11 @@ export class Connector {
     const checkedAt = this.#now();
     let result: HealthResult;
     try {
-      const who = await (await this.#sessionFor(cred)).whoami();
+      // A fresh login every time: a cached session can outlive its key (a key removed upstream need not end
+      // live sessions), so whoami alone would report a dead key as healthy.
+      const session = await this.#sessionFor(cred);
+      await session.login();
+      const who = await session.whoami();
       const ok = who.projectCode === conn.sellerProject;
       result = {
         ok,
@@ -1440,6 +1492,14 @@ export async function createConnector(options: ConnectorOptions): Promise<Connec
   }
   if (publicUrl.protocol !== 'https:' && publicUrl.protocol !== 'http:')
     throw new ConnectError('INVALID_ARGUMENT', 'publicUrl must be http or https');
+  // Production (U12): the binding cookie and webhook payloads travel over these URLs; plain http is allowed only
+  // on this machine.
+  const production = options.environment === 'production';
+  if (production && publicUrl.protocol === 'http:' && !isLoopbackHost(publicUrl.hostname))
+    throw new ConnectError(
+      'CONFIG',
+      'publicUrl must use https in production (only a loopback address may use http)',
+    );
   if (
     options.stateTtlMs !== undefined &&
     !(
@@ -1462,6 +1522,11 @@ export async function createConnector(options: ConnectorOptions): Promise<Connec
       const u = new URL(e);
       if (u.protocol !== 'https:' && u.protocol !== 'http:')
         throw new ConnectError('INVALID_ARGUMENT', 'webhook endpoints must be http(s) URLs');
+      if (production && u.protocol === 'http:' && !isLoopbackHost(u.hostname))
+        throw new ConnectError(
+          'CONFIG',
+          'webhook endpoints must use https in production (only a loopback address may use http)',
+        );
     }
   }
   // The state key lives in the store, sealed by the vault: every instance shares it, a database copy alone

@@ -18,6 +18,9 @@ export function sealContextOf(v: SealedValue): SealContext {
     case 'meta':
       if (v.id === 'connect.state-key')
         return { tenant: '-', project: '-', credentialId: 'state-key', purpose: 'state-mac-key' };
+      // The service's connect-link signing key (src/service/links.ts) lives in the same store.
+      if (v.id === 'service.link-key')
+        return { tenant: '-', project: '-', credentialId: 'link-key', purpose: 'link-mac-key' };
       throw new TypeError(`no known vault context for meta ${v.id}`);
   }
 }

@@ -171,7 +171,8 @@ export function parseConfig(
     .map((s) => s.trim())
     .filter(Boolean);
   const webhookSecret = get('NOON_CONNECT_WEBHOOK_SECRET') ?? defaults.webhookSecret;
-  for (const w of webhookUrls) httpsUnlessLoopback(w, `webhook URL ${w.slice(0, 60)}`, problems, production);
+  for (const w of webhookUrls)
+    httpsUnlessLoopback(w, `webhook URL ${w.slice(0, 60)}`, problems, production || noonEnv === 'production');
   if (webhookUrls.length > 0 && (!webhookSecret || webhookSecret.length < 16)) {
     problems.push('NOON_CONNECT_WEBHOOK_SECRET (at least 16 characters) is required with webhook URLs');
   }

@@ -201,25 +201,30 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
     const { level, msg, ...fields } = e;
     logger[level](fields, msg);
   };
-  const connector = await createConnector({
-    noon: { client, oauth, apiUsers },
-    store,
-    vault,
-    environment: config.noonEnv === 'custom' ? 'custom' : config.noonEnv,
-    publicUrl: config.publicUrl,
-    returnPaths: config.returnPaths,
-    logger: connectorLog,
-    ...(deps.clock ? { clock: deps.clock } : {}),
-    ...(deps.stepHook ? { stepHook: deps.stepHook } : {}),
-    ...(config.webhookUrls.length > 0
-      ? { webhooks: { endpoints: config.webhookUrls, secret: config.webhookSecret! } }
-      : {}),
-    onEvent: (e) => {
-      if (e.type === 'connected' || e.type === 'reconnected') metrics.connectsCompleted.inc();
-      if (e.type === 'failed') metrics.connectsFailed.inc({ code: e.data.error_code ?? 'unknown' });
-      if (e.type === 'repaired') metrics.repairs.inc();
-    },
-  });
+  let connector: Connector;
+  try {
+    connector = await createConnector({
+      noon: { client, oauth, apiUsers },
+      store,
+      vault,
+      environment: config.noonEnv === 'custom' ? 'custom' : config.noonEnv,
+      publicUrl: config.publicUrl,
+      returnPaths: config.returnPaths,
+      logger: connectorLog,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(deps.stepHook ? { stepHook: deps.stepHook } : {}),
+      ...(config.webhookUrls.length > 0
+        ? { webhooks: { endpoints: config.webhookUrls, secret: config.webhookSecret! } }
+        : {}),
+      onEvent: (e) => {
+        if (e.type === 'connected' || e.type === 'reconnected') metrics.connectsCompleted.inc();
+        if (e.type === 'failed') metrics.connectsFailed.inc({ code: e.data.error_code ?? 'unknown' });
+        if (e.type === 'repaired') metrics.repairs.inc();
+      },
+    });
+  } catch (e) {
+    return fail(new StartupError(`connector: ${(e as Error).message}`, 'NOON'));
+  }
   metrics.orphans.collectWith(
     async () =>
       (await store.listAttempts({ statuses: ['ORPHAN_SUSPECTED', 'NEEDS_RECONNECT'], limit: 10_000 })).length,
@@ -295,9 +300,18 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
       throw e;
     }
   };
-  const reconcileTimer = setInterval(() => void reconcile().catch(() => {}), config.reconcileIntervalMs);
+  let reconciling: Promise<unknown> | undefined;
+  const reconcileInBackground = () => {
+    // One pass at a time in this process; close() waits for the one running.
+    reconciling ??= reconcile()
+      .catch(() => {})
+      .finally(() => {
+        reconciling = undefined;
+      });
+  };
+  const reconcileTimer = setInterval(reconcileInBackground, config.reconcileIntervalMs);
   reconcileTimer.unref();
-  void reconcile().catch(() => {});
+  reconcileInBackground();
   const webhooks =
     config.webhookUrls.length > 0
       ? new WebhookWorker({
@@ -365,9 +379,11 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
           server?.closeIdleConnections();
         }
         clearInterval(reconcileTimer);
+        await reconciling;
         await webhooks?.stop();
         server?.closeAllConnections();
         await closed;
+        await client.close().catch(() => {});
         await store.close();
         logger.info('stopped');
       })();

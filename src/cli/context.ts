@@ -1,0 +1,291 @@
+// What the operator commands share: the service's configuration read from the same environment variables as
+// `serve`, the store, vault and connector built from it without listening or starting background work, and
+// one mapping from errors to exit codes and messages.
+
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { Logger } from 'pino';
+import {
+  loadCredentials,
+  NoonApiUsers,
+  NoonClient,
+  type NoonEnvironment,
+  NoonError,
+  NoonOAuth,
+  NoonSession,
+} from '../client/index.js';
+import { ConnectError, type Connector, createConnector } from '../connect/index.js';
+import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
+import { createLogger } from '../service/logging.js';
+import { openStore, type Store } from '../store/index.js';
+import {
+  LocalKeyProvider,
+  parseKeyConfig,
+  readKeyConfigFile,
+  Vault,
+  VaultError,
+  type VaultMeta,
+} from '../vault/index.js';
+import { EXIT, type Io } from './io.js';
+
+/** An error that already knows its exit code; its message is safe to print. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exit: number,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export function noonEnvironment(c: ServiceConfig): NoonEnvironment {
+  switch (c.noonEnv) {
+    case 'local':
+      return { local: c.noonLocalUrl! };
+    case 'custom':
+      return { authorizeUrl: c.noonAuthorizeUrl!, gatewayUrl: c.noonGatewayUrl! };
+    default:
+      return c.noonEnv;
+  }
+}
+
+/** The SQLite file a store URL names, or undefined for Postgres. */
+export function sqlitePath(storeUrl: string): string | undefined {
+  if (/^postgres(ql)?:\/\//.test(storeUrl)) return undefined;
+  const path = storeUrl.startsWith('sqlite:')
+    ? storeUrl.slice('sqlite:'.length).replace(/^\/\//, '')
+    : storeUrl;
+  return resolve(path);
+}
+
+/**
+ * Opens the configured store. Operator commands never create a SQLite database: a path that does not exist is
+ * almost always a wrong NOON_CONNECT_STORE or working directory, and an empty new database would hide that.
+ */
+export async function openConfiguredStore(config: ServiceConfig): Promise<Store> {
+  const file = sqlitePath(config.storeUrl);
+  if (file !== undefined && !existsSync(file))
+    throw new CliError(
+      `store: no database at ${file} (check NOON_CONNECT_STORE and the working directory; serve creates it)`,
+      EXIT.CONFIG,
+    );
+  try {
+    return await openStore(config.storeUrl);
+  } catch (e) {
+    throw new CliError(
+      `store: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).name})`,
+      EXIT.FAILURE,
+    );
+  }
+}
+
+export async function masterKeyOptions(config: ServiceConfig): Promise<ReturnType<typeof parseKeyConfig>> {
+  try {
+    return config.masterKeyFile
+      ? await readKeyConfigFile(config.masterKeyFile)
+      : parseKeyConfig(config.masterKey);
+  } catch (e) {
+    throw new CliError(`master key: ${(e as Error).message}`, EXIT.CONFIG);
+  }
+}
+
+export function storeMeta(store: Store): VaultMeta {
+  return {
+    get: (n) => store.getMeta(n),
+    set: (n, v) => store.setMeta(n, v),
+    setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
+  };
+}
+
+/** Opens the vault; a missing, wrong or changed master key refuses (K5) and writes nothing. */
+export async function openVault(
+  config: ServiceConfig,
+  store: Store,
+  meta: VaultMeta = storeMeta(store),
+): Promise<Vault> {
+  const options = await masterKeyOptions(config);
+  try {
+    return await Vault.open({ provider: new LocalKeyProvider(options), meta });
+  } catch (e) {
+    throw new CliError(`master key: ${(e as Error).message}`, EXIT.CONFIG);
+  }
+}
+
+export interface CliContext {
+  config: ServiceConfig;
+  store: Store;
+  vault: Vault | undefined;
+  connector: Connector | undefined;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/**
+ * Logs go to stderr so stdout carries only the command's output (`--json` stays parseable). Warnings and
+ * errors only, unless NOON_CONNECT_LOG_LEVEL asks for more.
+ */
+function cliLogger(config: ServiceConfig, env: NodeJS.ProcessEnv): Logger {
+  return createLogger({
+    format: config.logFormat,
+    level: env.NOON_CONNECT_LOG_LEVEL?.trim() ? config.logLevel : 'warn',
+    destination: process.stderr,
+  });
+}
+
+/**
+ * Builds what a command needs from the environment: always the store; the vault when `vault` is set; the vault,
+ * the Noon client and the connector when `connector` is set. Nothing listens and no background work starts.
+ */
+export async function openContext(
+  o: { vault?: boolean; connector?: boolean },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CliContext> {
+  const config = parseConfig(env);
+  const logger = cliLogger(config, env);
+  // The master key is read before the store is touched, so a bad key refuses without opening anything.
+  if (o.vault || o.connector) await masterKeyOptions(config);
+  const store = await openConfiguredStore(config);
+  let client: NoonClient | undefined;
+  let connector: Connector | undefined;
+  let vault: Vault | undefined;
+  const close = async () => {
+    await connector?.drain().catch(() => {});
+    await client?.close().catch(() => {});
+    await store.close().catch(() => {});
+  };
+  try {
+    if (o.vault || o.connector) vault = await openVault(config, store);
+    if (o.connector) {
+      let credentials: Awaited<ReturnType<typeof loadCredentials>>;
+      try {
+        credentials = await loadCredentials(config.keyFile);
+      } catch (e) {
+        throw new CliError(`integrator key file: ${(e as Error).message}`, EXIT.CONFIG);
+      }
+      try {
+        client = new NoonClient({ environment: noonEnvironment(config), userAgent: config.userAgent });
+      } catch (e) {
+        throw new CliError(`noon: ${(e as Error).message}`, EXIT.CONFIG);
+      }
+      const integrator = new NoonSession(client, credentials);
+      connector = await createConnector({
+        noon: {
+          client,
+          oauth: new NoonOAuth({
+            session: integrator,
+            clientId: config.clientId,
+            clientSecret: config.clientSecret,
+          }),
+          apiUsers: new NoonApiUsers({ session: integrator }),
+        },
+        store,
+        vault: vault!,
+        environment: config.noonEnv === 'custom' ? 'custom' : config.noonEnv,
+        publicUrl: config.publicUrl,
+        returnPaths: config.returnPaths,
+        logger: ({ level, msg, ...fields }) => logger[level](fields, msg),
+        // Events still reach the webhook endpoints: their delivery rows are committed with the change and the
+        // running service's worker sends them.
+        ...(config.webhookUrls.length > 0
+          ? { webhooks: { endpoints: config.webhookUrls, secret: config.webhookSecret! } }
+          : {}),
+      });
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { config, store, vault, connector, logger, close };
+}
+
+/** Runs `body` with a context and always closes it. */
+export async function withContext<T>(
+  o: { vault?: boolean; connector?: boolean },
+  body: (ctx: CliContext) => Promise<T>,
+): Promise<T> {
+  const ctx = await openContext(o);
+  try {
+    return await body(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Maps an error to an exit code and prints one line (or the configuration problems) to stderr. */
+export function reportError(command: string, e: unknown, io: Io): number {
+  const say = (m: string) => io.err(`noon-connect ${command}: ${m}`);
+  if (e instanceof ConfigError) {
+    say(`refusing to run: ${e.message}`);
+    return EXIT.CONFIG;
+  }
+  if (e instanceof CliError) {
+    say(e.message);
+    return e.exit;
+  }
+  if (e instanceof ConnectError) {
+    say(`${e.message} (${e.code})`);
+    if (e.code === 'CONNECTION_NOT_FOUND') return EXIT.NOT_FOUND;
+    if (e.code === 'INVALID_ARGUMENT') return EXIT.USAGE;
+    if (e.code === 'CONFIG') return EXIT.CONFIG;
+    return EXIT.FAILURE;
+  }
+  if (e instanceof NoonError) {
+    say(`Noon: ${e.message} (${e.code}${e.requestId ? `, request ${e.requestId}` : ''})`);
+    return EXIT.FAILURE;
+  }
+  if (e instanceof VaultError) {
+    say(`vault: ${e.message} (${e.code})`);
+    return e.code === 'VAULT_FORMAT' || e.code === 'VAULT_DECRYPT_FAILED' ? EXIT.FAILURE : EXIT.CONFIG;
+  }
+  // Anything else may come from a driver; print only its class and code, never a message that could quote data.
+  const err = e as { code?: unknown; name?: string };
+  say(`failed (${typeof err?.code === 'string' ? err.code : (err?.name ?? 'error')})`);
+  return EXIT.FAILURE;
+}
+
+/** Parses options strictly; on bad usage prints the message and the usage text and returns undefined. */
+export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: string[],
+  options: T,
+  usage: string,
+  io: Io,
+  allowPositionals = false,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined {
+  try {
+    const r = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (e) {
+    io.err(`noon-connect ${command}: ${(e as Error).message}\n\n${usage}`);
+    return undefined;
+  }
+}
+
+/** A timestamp for people: ISO 8601, or a dash. */
+export function when(ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? '-' : new Date(ms).toISOString();
+}
+
+/** Timestamps for machines: ISO 8601 or null. */
+export function isoOrNull(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
+/** A plain text table: columns padded to their widest cell. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+/** The directory a SQLite store lives in (for doctor's "will be created" check). */
+export function sqliteDir(storeUrl: string): string | undefined {
+  const f = sqlitePath(storeUrl);
+  return f === undefined ? undefined : dirname(f);
+}

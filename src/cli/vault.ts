@@ -1,0 +1,115 @@
+// `noon-connect vault keygen|rotate`: a fresh master key, and master-key rotation (re-wrap every sealed value under
+// the current version, then optionally retire the old version once nothing needs it).
+
+import { rewrapAll } from '../connect/rewrap.js';
+import { keygen, VaultError } from '../vault/index.js';
+import { CliError, parseOptions, reportError, withContext } from './context.js';
+import { EXIT, type Io } from './io.js';
+
+export const VAULT_USAGE = `Usage: noon-connect vault keygen
+       noon-connect vault rotate [--retire <version>] [--json]
+
+keygen  Prints a fresh master key (32 random bytes, base64), for
+        NOON_CONNECT_MASTER_KEY or a key file.
+rotate  Re-wraps every sealed value in the store under the current master key
+        version (only the data keys are re-wrapped; no secret is decrypted).
+        Configure the new key first, e.g.
+          NOON_CONNECT_MASTER_KEY='{"current":"v2","keys":{"v1":"…","v2":"…"}}'
+        With --retire <version>, the old version is then retired, but only when
+        nothing remains sealed under an older version; afterwards it can be
+        removed from the configuration.
+
+Options:
+  --retire <v>  Retire this version after a complete re-wrap
+  --json        Print the report as JSON
+  -h, --help    Show this help
+
+Exit codes: 0 ok, 2 bad usage, 3 configuration refused (missing or wrong master
+key), 1 failure (values remain under an older version, store failure).`;
+
+export async function vaultCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+    (sub === undefined ? io.err : io.out)(VAULT_USAGE);
+    return sub === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (sub === 'keygen') return keygenCommand(rest, io);
+  if (sub === 'rotate') return rotateCommand(rest, io);
+  io.err(`noon-connect vault: unknown subcommand '${sub}'\n\n${VAULT_USAGE}`);
+  return EXIT.USAGE;
+}
+
+function keygenCommand(argv: string[], io: Io): number {
+  const parsed = parseOptions(
+    'vault keygen',
+    argv,
+    { help: { type: 'boolean', short: 'h' } },
+    VAULT_USAGE,
+    io,
+  );
+  if (!parsed) return EXIT.USAGE;
+  if (parsed.values.help) {
+    io.out(VAULT_USAGE);
+    return EXIT.OK;
+  }
+  io.out(keygen());
+  return EXIT.OK;
+}
+
+async function rotateCommand(argv: string[], io: Io): Promise<number> {
+  const parsed = parseOptions(
+    'vault rotate',
+    argv,
+    { retire: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    VAULT_USAGE,
+    io,
+  );
+  if (!parsed) return EXIT.USAGE;
+  const { values } = parsed;
+  if (values.help) {
+    io.out(VAULT_USAGE);
+    return EXIT.OK;
+  }
+  const retire = values.retire as string | undefined;
+  try {
+    const result = await withContext({ vault: true }, async ({ store, vault }) => {
+      const v = vault!;
+      if (retire !== undefined && retire === v.currentVersion)
+        throw new CliError(`--retire ${retire}: that is the current version; retire the old one`, EXIT.USAGE);
+      const report = await rewrapAll(store, v);
+      let retired: string | null = null;
+      if (retire !== undefined && report.remaining === 0) {
+        try {
+          await v.retire(retire);
+        } catch (e) {
+          if (e instanceof VaultError || (e as { code?: string }).code === 'ERR_VAULT_INVALID_ARGUMENT')
+            throw new CliError(`--retire ${retire}: ${(e as Error).message}`, EXIT.USAGE);
+          throw e;
+        }
+        retired = retire;
+      }
+      return { currentVersion: v.currentVersion, ...report, retired };
+    });
+    if (values.json) io.out(JSON.stringify(result, null, 2));
+    else {
+      io.out(`re-wrapped under master key version ${result.currentVersion}`);
+      io.out(`  examined   ${result.examined}`);
+      io.out(`  rewrapped  ${result.rewrapped}`);
+      io.out(`  raced      ${result.raced}`);
+      io.out(`  remaining  ${result.remaining}`);
+      if (result.retired)
+        io.out(`retired version ${result.retired}; it can now be removed from the configuration`);
+    }
+    if (retire !== undefined && !result.retired) {
+      io.err(
+        `noon-connect vault rotate: not retiring ${retire}: ${result.remaining} value(s) still sealed under an older version; run again`,
+      );
+      return EXIT.FAILURE;
+    }
+    if (result.remaining > 0)
+      io.err(`noon-connect vault rotate: ${result.remaining} value(s) changed meanwhile; run it again`);
+    return EXIT.OK;
+  } catch (e) {
+    return reportError('vault rotate', e, io);
+  }
+}
