@@ -952,12 +952,16 @@ export class Connector {
   }
 
   /**
-   * EXCHANGE_SENT → ORPHAN_SUSPECTED, then the repair; true when this call moved the attempt. Only from
-   * EXCHANGE_SENT: a KEY_STORED attempt holds its key and is finished, never orphaned. `seenUpdatedAt` (the
-   * reconciler's read) makes the move a compare-and-set on that read, so an attempt another reconciler has
-   * meanwhile taken into repair (EXCHANGE_SENT again) is not taken a second time.
+   * EXCHANGE_SENT → ORPHAN_SUSPECTED, then the repair; false when this call did not move the attempt, else how
+   * the repair ended. Only from EXCHANGE_SENT: a KEY_STORED attempt holds its key and is finished, never
+   * orphaned. `seenUpdatedAt` (the reconciler's read) makes the move a compare-and-set on that read, so an
+   * attempt another reconciler has meanwhile taken into repair (EXCHANGE_SENT again) is not taken twice.
    */
-  async #flagOrphan(attempt: Attempt, code: string, seenUpdatedAt?: number): Promise<boolean> {
+  async #flagOrphan(
+    attempt: Attempt,
+    code: string,
+    seenUpdatedAt?: number,
+  ): Promise<false | 'repaired' | 'needs-reconnect' | 'pending'> {
     const moved = await this.#store
       .transition(
         attempt.id,
@@ -985,18 +989,17 @@ export class Connector {
       code,
       ...(attempt.sellerProject ? { sellerProject: attempt.sellerProject } : {}),
     });
-    if (moved) {
-      this.#emitStored();
-      await this.#repair({ ...attempt, status: 'ORPHAN_SUSPECTED', errorCode: code }).catch((e) =>
-        this.#log({
-          level: 'error',
-          msg: 'orphan repair failed; the reconciler will retry',
-          attemptId: attempt.id,
-          code: errorCode(e),
-        }),
-      );
-    }
-    return moved;
+    if (!moved) return false;
+    this.#emitStored();
+    return this.#repair({ ...attempt, status: 'ORPHAN_SUSPECTED', errorCode: code }).catch((e) => {
+      this.#log({
+        level: 'error',
+        msg: 'orphan repair failed; the reconciler will retry',
+        attemptId: attempt.id,
+        code: errorCode(e),
+      });
+      return 'pending' as const;
+    });
   }
 
   /**
@@ -1188,12 +1191,12 @@ export class Connector {
             if (now - a.updatedAt >= t.EXCHANGE_SENT) {
               const code = a.errorCode === REPAIR_MARKER ? REPAIR_MARKER : 'INTERRUPTED';
               // Another reconciler may have taken it since this pass read it: then it is theirs.
-              if (!(await this.#flagOrphan(a, code, a.updatedAt))) break;
+              const r = await this.#flagOrphan(a, code, a.updatedAt);
+              if (r === false) break;
+              // Counted by what this reconciler did, not by the status it reads after (another may have done it).
               report.orphans++;
-              const after = await this.#store.getAttempt(a.id);
-              if (after?.status === 'REPAIRED' || (after?.status === 'CONNECTED' && a.kind !== 'connect'))
-                report.repaired++;
-              if (after?.status === 'NEEDS_RECONNECT') report.needsReconnect++;
+              if (r === 'repaired') report.repaired++;
+              if (r === 'needs-reconnect') report.needsReconnect++;
             }
             break;
           case 'KEY_STORED':

@@ -272,8 +272,12 @@ export class SqlStore implements Store {
       sets.push(`${col} = ?`);
       params.push(v ?? null);
     }
-    const sql = `UPDATE nc_attempts SET ${sets.join(', ')} WHERE id = ? AND status IN (${placeholders(fromList.length)})`;
+    let sql = `UPDATE nc_attempts SET ${sets.join(', ')} WHERE id = ? AND status IN (${placeholders(fromList.length)})`;
     params.push(id, ...fromList);
+    if (effects?.ifUpdatedAt !== undefined) {
+      sql += ' AND updated_at = ?';
+      params.push(effects.ifUpdatedAt);
+    }
     if (!effects?.events?.length && !effects?.durable) return (await this.#db.run(sql, params)) === 1;
     return this.#db.transaction(
       async (tx) => {
@@ -403,9 +407,9 @@ export class SqlStore implements Store {
       async (tx) => {
         const moved = await tx.run(
           `UPDATE nc_attempts SET status = 'CONNECTED', updated_at = ?, connection_id = ?, key_id = ?, channel_identifier = ?,
-             raw_exchange_sealed = NULL
+             oauth_request_id = COALESCE(?, oauth_request_id), raw_exchange_sealed = NULL
            WHERE id = ? AND status = 'KEY_STORED'`,
-          [now, input.connectionId, c.keyId, c.channelIdentifier, input.attemptId],
+          [now, input.connectionId, c.keyId, c.channelIdentifier, input.oauthRequestId, input.attemptId],
         );
         if (moved !== 1) return undefined;
         const existing = (
@@ -450,7 +454,7 @@ export class SqlStore implements Store {
         );
         await tx.run(
           `UPDATE nc_connections SET status = 'active', credential_id = ?, key_id = ?, channel_identifier = ?,
-             user_code = COALESCE(?, user_code), oauth_request_id = ?, updated_at = ?, connected_at = ?
+             user_code = COALESCE(?, user_code), oauth_request_id = COALESCE(?, oauth_request_id), updated_at = ?, connected_at = ?
            WHERE id = ?`,
           [c.id, c.keyId, c.channelIdentifier, input.userCode, input.oauthRequestId, now, now, connectionId],
         );

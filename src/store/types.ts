@@ -172,6 +172,11 @@ export interface SideEffects {
   events?: NewEvent[];
   /** Flush the commit to disk before returning (see SqlDriver.transaction). */
   durable?: boolean;
+  /**
+   * `transition` only: apply it only if the row's `updated_at` still equals this value, i.e. nobody moved the
+   * attempt since the caller read it (a status can be left and entered again, e.g. EXCHANGE_SENT by a repair).
+   */
+  ifUpdatedAt?: number;
 }
 
 export interface Store {
