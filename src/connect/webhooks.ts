@@ -47,6 +47,22 @@ export class WebhookWorker {
       baseBackoffMs: options.baseBackoffMs ?? 1000,
       maxBackoffMs: options.maxBackoffMs ?? 10 * 60_000,
     };
+    for (const k of [
+      'intervalMs',
+      'leaseMs',
+      'batch',
+      'timeoutMs',
+      'baseBackoffMs',
+      'maxBackoffMs',
+    ] as const) {
+      const v = this.#o[k];
+      if (!Number.isInteger(v) || v < 1) throw new TypeError(`${k} must be a positive integer`);
+    }
+    // A lease that can run out while its POST is still in flight lets a second worker send the same event.
+    if (this.#o.leaseMs <= this.#o.timeoutMs)
+      throw new TypeError(
+        'leaseMs must be longer than timeoutMs, or another worker could send an event twice',
+      );
   }
 
   /** One pass: sends every due delivery it can lease. */

@@ -5,8 +5,13 @@ import type { ConnectHandler } from './handler.js';
 import { sendWebResponse, toWebRequest } from './node.js';
 
 export function connectMiddleware(handler: ConnectHandler) {
-  return (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void => {
-    toWebRequest(req)
+  return (
+    req: IncomingMessage & { originalUrl?: string },
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ): void => {
+    // Express strips the mount path from `req.url` in `app.use('/connect', …)`; the handler matches full paths.
+    toWebRequest(req, undefined, req.originalUrl ?? req.url)
       .then(handler)
       .then((r) => (r ? sendWebResponse(res, r) : next()))
       .catch(next);

@@ -1,19 +1,7 @@
 // Fastify 5 adapter: a plugin that routes the connect paths to the handler.
 
 import type { ConnectHandler } from './handler.js';
-import { toWebRequest } from './node.js';
-
-/** The part of a Fastify instance the plugin uses. */
-export interface FastifyLike {
-  route(opts: {
-    method: string[];
-    url: string;
-    handler: (
-      request: { raw: import('node:http').IncomingMessage },
-      reply: FastifyReplyLike,
-    ) => Promise<unknown>;
-  }): unknown;
-}
+import { type NodeRequestLike, toWebRequest } from './node.js';
 
 export interface FastifyReplyLike {
   code(status: number): FastifyReplyLike;
@@ -22,28 +10,56 @@ export interface FastifyReplyLike {
   callNotFound(): void;
 }
 
-/** Registers `<basePath>/*` (default `/connect/*`). */
+/** The part of an (encapsulated) Fastify instance the plugin uses. */
+export interface FastifyScopeLike {
+  removeAllContentTypeParsers(): unknown;
+  addContentTypeParser(
+    contentType: string,
+    parser: (request: unknown, payload: unknown, done: (err: Error | null, body?: unknown) => void) => void,
+  ): unknown;
+  route(opts: {
+    method: string[];
+    url: string;
+    handler: (request: { raw: NodeRequestLike }, reply: FastifyReplyLike) => Promise<unknown>;
+  }): unknown;
+}
+
+/** The part of a Fastify instance the plugin uses. */
+export interface FastifyLike {
+  register(plugin: (scope: FastifyScopeLike, opts: Record<string, unknown>) => Promise<void>): unknown;
+}
+
+/**
+ * Registers `<basePath>/*` (default `/connect/*`) in its own encapsulated scope. Fastify would otherwise parse
+ * request bodies first and answer 415 itself for a content type it has no parser for, so a form POST to the
+ * callback would never get the handler's 405 (C5); in this scope every content type is accepted unparsed and
+ * the handler reads the raw body only if it needs it. The app's own parsers elsewhere are untouched.
+ */
 export function registerConnectRoutes(
   app: FastifyLike,
   handler: ConnectHandler,
   basePath = '/connect',
 ): void {
-  app.route({
-    method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'],
-    url: `${basePath.replace(/\/+$/, '')}/*`,
-    handler: async (request, reply) => {
-      const r = await handler(await toWebRequest(request.raw));
-      if (!r) {
-        reply.callNotFound();
-        return reply;
-      }
-      reply.code(r.status);
-      r.headers.forEach((v, k) => {
-        if (k !== 'set-cookie') reply.header(k, v);
-      });
-      const cookies = r.headers.getSetCookie();
-      if (cookies.length > 0) reply.header('set-cookie', cookies);
-      return reply.send(r.body ? Buffer.from(await r.arrayBuffer()) : undefined);
-    },
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    scope.route({
+      method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'],
+      url: `${basePath.replace(/\/+$/, '')}/*`,
+      handler: async (request, reply) => {
+        const r = await handler(await toWebRequest(request.raw));
+        if (!r) {
+          reply.callNotFound();
+          return reply;
+        }
+        reply.code(r.status);
+        r.headers.forEach((v, k) => {
+          if (k !== 'set-cookie') reply.header(k, v);
+        });
+        const cookies = r.headers.getSetCookie();
+        if (cookies.length > 0) reply.header('set-cookie', cookies);
+        return reply.send(r.body ? Buffer.from(await r.arrayBuffer()) : undefined);
+      },
+    });
   });
 }

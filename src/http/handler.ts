@@ -104,6 +104,21 @@ export function outcomeResponse(o: CallbackOutcome, base: string): Response {
       return htmlResponse(o.reconnect ? 400 : 502, p);
     }
     case 'pending':
+      // The orphan path (U8) may already have ended within the callback: say how, not "check back later".
+      if (o.status === 'REPAIRED')
+        return htmlResponse(200, {
+          title: 'Connected',
+          tone: 'ok',
+          lines: ['Your noon project is connected.'],
+          note: `Reference ${o.attemptId}`,
+        });
+      if (o.status === 'NEEDS_RECONNECT')
+        return htmlResponse(400, {
+          title: 'Not connected',
+          tone: 'bad',
+          lines: ['Connecting to noon did not finish. Start the connection again.'],
+          note: `Reference ${o.attemptId}`,
+        });
       return htmlResponse(202, {
         title: 'Finishing the connection',
         tone: 'neutral',

@@ -3,37 +3,206 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectHandler } from './handler.js';
 
-const MAX_BODY = 64 * 1024;
+/** What the conversion reads of a node request (an http/1.1 `IncomingMessage` or an http2 request). */
+export interface NodeRequestLike {
+  rawHeaders: string[];
+  method?: string | undefined;
+  url?: string | undefined;
+  on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
 
-/** A Web Request for a node request; the body (if any) is read up to 64 KiB. */
-export async function toWebRequest(req: IncomingMessage, origin = 'http://localhost'): Promise<Request> {
+/** Largest request body a handler may read; past it the body stream errors. */
+export const MAX_BODY = 64 * 1024;
+
+/**
+ * The request body as a stream that reads nothing until the handler asks for it. The callback never reads a
+ * body (it refuses every method but GET), so an unread body is left for node to discard after the response
+ * instead of being buffered first, and nothing is consumed that a framework's own body parser might want.
+ * Past `limit` bytes the stream errors and the rest is discarded (not destroyed), so the handler's answer
+ * still reaches the client.
+ */
+function lazyBody(req: NodeRequestLike, limit: number): ReadableStream<Uint8Array> {
+  let listening = false;
+  let finished = false;
+  let size = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (!listening) {
+          listening = true;
+          req.on('data', (chunk) => {
+            if (finished) return;
+            const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            size += bytes.length;
+            if (size > limit) {
+              finished = true;
+              controller.error(new RangeError(`request body over ${limit} bytes`));
+              return;
+            }
+            controller.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+            if ((controller.desiredSize ?? 0) <= 0) req.pause();
+          });
+          req.on('end', () => {
+            if (finished) return;
+            finished = true;
+            controller.close();
+          });
+          req.on('error', (e) => {
+            if (finished) return;
+            finished = true;
+            controller.error(e);
+          });
+        }
+        req.resume();
+      },
+      cancel() {
+        finished = true;
+        req.resume();
+      },
+    },
+    // No read-ahead: `pull` runs only when the handler reads.
+    { highWaterMark: 0 },
+  );
+}
+
+function headersOf(rawHeaders: readonly string[]): Headers {
   const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const k = req.rawHeaders[i]!;
-    const v = req.rawHeaders[i + 1]!;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
     try {
-      headers.append(k, v);
+      headers.append(rawHeaders[i]!, rawHeaders[i + 1]!);
     } catch {
       // A header Fetch refuses (invalid characters) is dropped, not fatal.
     }
   }
-  const method = req.method ?? 'GET';
-  let body: Uint8Array | undefined;
-  if (method !== 'GET' && method !== 'HEAD') {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > MAX_BODY) break;
-      chunks.push(c);
-    }
-    body = Buffer.concat(chunks);
+  return headers;
+}
+
+interface LazyFields {
+  method: string;
+  url: string;
+  rawHeaders: readonly string[];
+  headers: Headers | undefined;
+  body: ReadableStream<Uint8Array> | undefined;
+  real: Request | undefined;
+}
+
+const FIELDS = Symbol('noon-connect.request-fields');
+type LazyRequest = Request & { [FIELDS]: LazyFields };
+
+function realOf(r: LazyRequest): Request {
+  const f = r[FIELDS];
+  if (!f.real) {
+    // `duplex: 'half'` is what Fetch requires for a streamed request body.
+    const init: RequestInit & { duplex?: 'half' } = f.body
+      ? { method: f.method, headers: fastHeaders(r), body: f.body, duplex: 'half' }
+      : { method: f.method, headers: fastHeaders(r) };
+    f.real = new Request(f.url, init);
   }
-  return new Request(new URL(req.url ?? '/', origin), {
-    method,
-    headers,
-    ...(body ? { body: body as BodyInit } : {}),
+  return f.real;
+}
+
+function fastHeaders(r: LazyRequest): Headers {
+  const f = r[FIELDS];
+  if (f.real) return f.real.headers;
+  f.headers ??= headersOf(f.rawHeaders);
+  return f.headers;
+}
+
+/**
+ * The prototype of the requests the adapters hand to the handler. Building a full Fetch `Request` costs more
+ * than everything else on the rejection path of a forged callback (it makes an AbortSignal and copies the
+ * headers), and that path reads only `method`, `url` and `headers`. So those three come straight from the node
+ * request, and any other member builds the real `Request` once and answers from it; `instanceof Request` holds.
+ */
+const lazyRequestPrototype: object = (() => {
+  const proto = Object.create(Request.prototype) as Record<PropertyKey, unknown>;
+  for (const key of Reflect.ownKeys(Request.prototype)) {
+    if (key === 'constructor') continue;
+    const d = Object.getOwnPropertyDescriptor(Request.prototype, key)!;
+    if (d.get) {
+      const get = d.get;
+      Object.defineProperty(proto, key, {
+        configurable: true,
+        enumerable: d.enumerable ?? false,
+        get(this: LazyRequest) {
+          return get.call(realOf(this));
+        },
+      });
+    } else if (typeof d.value === 'function') {
+      const fn = d.value as (...args: unknown[]) => unknown;
+      Object.defineProperty(proto, key, {
+        configurable: true,
+        writable: true,
+        enumerable: d.enumerable ?? false,
+        value(this: LazyRequest, ...args: unknown[]) {
+          return fn.apply(realOf(this), args);
+        },
+      });
+    }
+  }
+  // A real Request keeps its state in own (symbol-keyed) properties that other Fetch code reads directly, e.g.
+  // `new Request(request)` or `fetch(request)`; the lazy one answers those from the real one too.
+  for (const key of Reflect.ownKeys(new Request('http://localhost/'))) {
+    Object.defineProperty(proto, key, {
+      configurable: true,
+      get(this: LazyRequest) {
+        return (realOf(this) as unknown as Record<PropertyKey, unknown>)[key];
+      },
+    });
+  }
+  Object.defineProperties(proto, {
+    method: {
+      configurable: true,
+      get(this: LazyRequest) {
+        return this[FIELDS].method;
+      },
+    },
+    url: {
+      configurable: true,
+      get(this: LazyRequest) {
+        return this[FIELDS].url;
+      },
+    },
+    headers: {
+      configurable: true,
+      get(this: LazyRequest) {
+        return fastHeaders(this);
+      },
+    },
   });
+  return proto;
+})();
+
+/**
+ * A Web Request for a node request. The body (if any) is streamed on demand, up to 64 KiB. `target` is the
+ * request target to use (default `req.url`; a framework that rewrites `req.url` for mounted routers passes the
+ * original one).
+ */
+export async function toWebRequest(
+  req: NodeRequestLike,
+  origin = 'http://localhost',
+  target: string = req.url ?? '/',
+): Promise<Request> {
+  const url = new URL(target, origin);
+  const method = req.method ?? 'GET';
+  const fields: LazyFields = {
+    method,
+    url: url.href,
+    rawHeaders: req.rawHeaders,
+    headers: undefined,
+    body: method !== 'GET' && method !== 'HEAD' ? lazyBody(req, MAX_BODY) : undefined,
+    real: undefined,
+  };
+  const request = Object.create(lazyRequestPrototype, {
+    [FIELDS]: { value: fields },
+  }) as LazyRequest;
+  // Fetch refuses a URL with credentials; refuse it here, as building the Request would.
+  if (url.username !== '' || url.password !== '') realOf(request);
+  return request;
 }
 
 /** Writes a Web Response to a node response. */
@@ -44,8 +213,19 @@ export async function sendWebResponse(res: ServerResponse, r: Response): Promise
   });
   const cookies = r.headers.getSetCookie();
   if (cookies.length > 0) headers['set-cookie'] = cookies;
+  // The body is read before the status line is written, so a body that fails still leaves room for a 500.
+  // The stream's own reader: pages are small (one or two chunks), and this skips arrayBuffer()'s extra layers.
+  const chunks: Uint8Array[] = [];
+  if (r.body) {
+    const reader = r.body.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+  }
   res.writeHead(r.status, headers);
-  res.end(r.body ? Buffer.from(await r.arrayBuffer()) : undefined);
+  res.end(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
 
 /**
@@ -59,6 +239,13 @@ export function toNodeListener(
   },
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
+    // A raw CR or LF in the request target makes node read the line as HTTP/0.9, cut at the break, with the
+    // rest as headers: the handler would judge a shortened URL. No browser speaks HTTP/0.9 (C4).
+    if (req.httpVersionMajor < 1) {
+      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('bad request');
+      return;
+    }
     // The request line's target is kept whole: the handler judges its length and characters (C4).
     toWebRequest(req)
       .then(handler)

@@ -67,14 +67,39 @@ function matchRoute(path: string): Route | undefined {
 
 const CHALLENGE = 'Bearer realm="noon-connect"';
 
+/**
+ * In open dev mode, only requests addressed to a loopback name and not sent by another site's page: a page
+ * elsewhere could otherwise reach the API through DNS rebinding or a simple cross-site POST.
+ */
+function sameMachineRequest(request: Request): boolean {
+  const host = request.headers.get('host');
+  const name =
+    host === null
+      ? new URL(request.url).hostname
+      : host.startsWith('[')
+        ? host.slice(0, host.indexOf(']') + 1)
+        : host.split(':')[0]!;
+  if (!isLoopbackHost(name)) return false;
+  if (request.headers.get('sec-fetch-site') === 'cross-site') return false;
+  const origin = request.headers.get('origin');
+  if (origin && origin !== 'null') {
+    try {
+      if (!isLoopbackHost(new URL(origin).hostname)) return false;
+    } catch {
+      return false;
+    }
+  } else if (origin === 'null') return false;
+  return true;
+}
+
 /** The bearer check: the token's digest is compared in constant time, so timing says nothing about it. */
 function bearerAuth(config: ServiceConfig): (request: Request) => ApiError | undefined {
   const token = config.apiToken;
   if (token === undefined) {
     // Only dev mode may run without a token, and then only while nothing but this machine can connect.
     const open = config.mode === 'dev' && isLoopbackHost(config.host);
-    return () =>
-      open
+    return (request) =>
+      open && sameMachineRequest(request)
         ? undefined
         : new ApiError(401, 'UNAUTHORIZED', 'the REST API is off: set NOON_CONNECT_API_TOKEN', {
             'www-authenticate': CHALLENGE,

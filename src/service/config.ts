@@ -91,6 +91,15 @@ function httpsUnlessLoopback(url: string, what: string, problems: string[], prod
   }
 }
 
+/** Only the origin of a URL that may carry credentials or tokens in its path or query. */
+function safeOrigin(u: string): string {
+  try {
+    return new URL(u).origin;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 /** Parses the environment; throws ConfigError listing every problem at once. */
 export function parseConfig(
   env: Record<string, string | undefined>,
@@ -113,14 +122,20 @@ export function parseConfig(
     problems.push('NOON_CONNECT_PORT must be an integer from 0 to 65535');
   const host = get('NOON_CONNECT_HOST') ?? defaults.host ?? '127.0.0.1';
 
+  const noonEnv = (get('NOON_ENV') ?? defaults.noonEnv ?? 'production') as ServiceConfig['noonEnv'];
   const publicUrl =
     get('NOON_CONNECT_PUBLIC_URL') ??
     defaults.publicUrl ??
     (production ? undefined : `http://127.0.0.1:${port}`);
   if (!publicUrl) problems.push('NOON_CONNECT_PUBLIC_URL is required in production');
-  else httpsUnlessLoopback(publicUrl, 'NOON_CONNECT_PUBLIC_URL', problems, production);
-
-  const noonEnv = (get('NOON_ENV') ?? defaults.noonEnv ?? 'production') as ServiceConfig['noonEnv'];
+  // Against Noon production the connector refuses plain http off loopback whatever the mode (U12).
+  else
+    httpsUnlessLoopback(
+      publicUrl,
+      'NOON_CONNECT_PUBLIC_URL',
+      problems,
+      production || noonEnv === 'production',
+    );
   if (!['production', 'noon-sandbox', 'local', 'custom'].includes(noonEnv))
     problems.push('NOON_ENV must be production, noon-sandbox, local or custom');
   const noonLocalUrl = get('NOON_LOCAL_URL') ?? defaults.noonLocalUrl;
@@ -172,7 +187,12 @@ export function parseConfig(
     .filter(Boolean);
   const webhookSecret = get('NOON_CONNECT_WEBHOOK_SECRET') ?? defaults.webhookSecret;
   for (const w of webhookUrls)
-    httpsUnlessLoopback(w, `webhook URL ${w.slice(0, 60)}`, problems, production || noonEnv === 'production');
+    httpsUnlessLoopback(
+      w,
+      `webhook URL at ${safeOrigin(w)}`,
+      problems,
+      production || noonEnv === 'production',
+    );
   if (webhookUrls.length > 0 && (!webhookSecret || webhookSecret.length < 16)) {
     problems.push('NOON_CONNECT_WEBHOOK_SECRET (at least 16 characters) is required with webhook URLs');
   }

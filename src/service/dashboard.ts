@@ -326,7 +326,7 @@ export function createDashboardHandler(ctx: ServiceContext): RouteHandler {
       }
       if (method === 'GET')
         return bare(200, 'Sign in', signInBody({ csrf: auth.csrfFor(value), next }), cookies);
-      if (!auth.signInAllowed()) {
+      if (!auth.signInAllowed(value)) {
         logger.warn({ dashboard: 'sign-in' }, 'dashboard: sign-in paused after repeated wrong tokens');
         return bare(
           429,
@@ -340,8 +340,10 @@ export function createDashboardHandler(ctx: ServiceContext): RouteHandler {
         );
       }
       if (!auth.checkAdminToken((form.get('token') ?? '').trim())) {
-        auth.recordFailure();
+        auth.recordFailure(value);
         logger.warn({ dashboard: 'sign-in' }, 'dashboard: wrong admin token');
+        // A short pause on every wrong token slows guessing without locking anyone else out.
+        await new Promise((r) => setTimeout(r, 200));
         return bare(
           401,
           'Sign in',

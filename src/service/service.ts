@@ -2,6 +2,7 @@
 // endpoints, the dashboard, the REST API and the operations endpoints, runs the reconciler and the webhook
 // worker, and shuts down gracefully (in-flight callbacks finish first).
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -88,6 +89,24 @@ function noonEnvironment(c: ServiceConfig): NoonEnvironment {
   }
 }
 
+const KNOWN_ENDPOINTS = new Set([
+  'login',
+  'whoami',
+  'token.create',
+  'token.exchange',
+  'api_users.create',
+  'api_users.list',
+  'api_users.remove',
+]);
+
+function bearerMatches(request: Request, token: string): boolean {
+  const m = /^Bearer +(\S+) *$/i.exec(request.headers.get('authorization') ?? '');
+  if (!m) return false;
+  const a = createHash('sha256').update(m[1]!).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), {
     status,
@@ -146,12 +165,12 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   } catch (e) {
     return fail(new StartupError(`integrator key file: ${(e as Error).message}`, 'KEY_FILE'));
   }
+  // Seller API calls through the proxy are named by method and path; the metric label is fixed so paths (which
+  // may hold resource ids) never reach /metrics and the series stay bounded.
   const upstreamLog = (e: NoonLogEntry) => {
     if (e.event === 'response' && e.durationMs !== undefined) {
-      metrics.upstreamLatency.observe(
-        { endpoint: e.endpoint, status: String(e.status ?? 0) },
-        e.durationMs / 1000,
-      );
+      const endpoint = KNOWN_ENDPOINTS.has(e.endpoint) ? e.endpoint : 'seller_api';
+      metrics.upstreamLatency.observe({ endpoint, status: String(e.status ?? 0) }, e.durationMs / 1000);
     }
     const level = e.level === 'warn' ? 'warn' : 'debug';
     logger[level](
@@ -225,13 +244,8 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   } catch (e) {
     return fail(new StartupError(`connector: ${(e as Error).message}`, 'NOON'));
   }
-  metrics.orphans.collectWith(
-    async () =>
-      (await store.listAttempts({ statuses: ['ORPHAN_SUSPECTED', 'NEEDS_RECONNECT'], limit: 10_000 })).length,
-  );
-  metrics.needsAttention.collectWith(
-    async () => (await store.listAttempts({ statuses: ['NEEDS_ATTENTION'], limit: 10_000 })).length,
-  );
+  metrics.orphans.collectWith(() => store.countAttempts(['ORPHAN_SUSPECTED', 'NEEDS_RECONNECT']));
+  metrics.needsAttention.collectWith(() => store.countAttempts(['NEEDS_ATTENTION']));
 
   const links = await ConnectLinks.create({ store, vault, publicUrl: config.publicUrl, now });
   const context: ServiceContext = { config, connector, store, logger, metrics, links, now };
@@ -275,6 +289,13 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
         return json(ready ? 200 : 503, { status: ready ? 'ready' : 'starting' });
       }
       if (path === '/metrics') {
+        // With an API token configured, scrapes must present it (Prometheus: authorization.credentials).
+        if (config.apiToken !== undefined && !bearerMatches(request, config.apiToken)) {
+          return new Response('unauthorized\n', {
+            status: 401,
+            headers: { 'www-authenticate': 'Bearer realm="noon-connect"', 'cache-control': 'no-store' },
+          });
+        }
         return new Response(await metrics.registry.render(), {
           headers: { 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' },
         });

@@ -326,10 +326,26 @@ export class SqlStore implements Store {
     }
     params.push(q.limit ?? 500);
     const rows = await this.#db.all<Row>(
-      `SELECT * FROM nc_attempts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`,
+      `SELECT * FROM nc_attempts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${q.order === 'oldest' ? 'updated_at ASC' : 'created_at DESC'}, id LIMIT ?`,
       params,
     );
     return rows.map(attemptFrom);
+  }
+
+  async countAttempts(statuses: readonly AttemptStatus[]): Promise<number> {
+    if (statuses.length === 0) return 0;
+    const rows = await this.#db.all<{ n: unknown }>(
+      `SELECT COUNT(*) AS n FROM nc_attempts WHERE status IN (${placeholders(statuses.length)})`,
+      [...statuses],
+    );
+    return num(rows[0]?.n ?? 0);
+  }
+
+  expireStarted(now: number): Promise<number> {
+    return this.#db.run(
+      `UPDATE nc_attempts SET status = 'FAILED', error_code = 'STATE_EXPIRED', updated_at = ? WHERE status = 'STARTED' AND expires_at <= ?`,
+      [now, now],
+    );
   }
 
   // --- exchange slots -------------------------------------------------------------------------------

@@ -219,7 +219,13 @@ export interface Store {
     kind?: AttemptKind;
     connectionId?: string;
     limit?: number;
+    /** `oldest` orders by last update, oldest first (the reconciler); default newest created first. */
+    order?: 'oldest' | 'newest';
   }): Promise<Attempt[]>;
+
+  countAttempts(statuses: readonly AttemptStatus[]): Promise<number>;
+  /** Fails every STARTED attempt past its expiry in one statement; returns how many. */
+  expireStarted(now: number): Promise<number>;
 
   // one exchange in flight per (tenant, seller project)
   takeExchangeSlot(tenant: string, sellerProject: string, attemptId: string, now: number): Promise<boolean>;

@@ -24,8 +24,9 @@ let proxy: Awaited<ReturnType<typeof recordingProxy>>;
 const secrets = new SecretSearch();
 const runs: ConnectThrough[] = [];
 
-async function get(path: string): Promise<{ status: number; type: string | null; text: string }> {
-  const r = await fetch(`${stack.url}${path}`);
+async function get(path: string, auth = true): Promise<{ status: number; type: string | null; text: string }> {
+  // /metrics asks for the API token when one is configured.
+  const r = await fetch(`${stack.url}${path}`, auth ? { headers: { authorization: `Bearer ${stack.apiToken}` } } : {});
   return { status: r.status, type: r.headers.get('content-type'), text: await r.text() };
 }
 
@@ -91,6 +92,18 @@ describe('operations endpoints', () => {
     expect(metric(m2, 'noon_connect_connects_started_total')).toBe(started0 + 2);
     expect(metric(m2, 'noon_connect_connects_completed_total')).toBe(completed0 + 1);
     expect(metric(m2, 'noon_connect_connects_failed_total', { code: 'ACCESS_DENIED' })).toBe(denied0 + 1);
+  });
+
+  it('/metrics asks for the API token; seller API calls share one fixed label so no path reaches it', async () => {
+    expect((await get('/metrics', false)).status).toBe(401);
+    const conn = (await stack.service.context.connector.listConnections())[0];
+    if (conn) {
+      const session = await stack.service.context.connector.sellerSession(conn.tenant, conn.sellerProject);
+      await session.request('GET', '/catalog/v1/items/ORDER-PRIVATE-1').catch(() => undefined);
+      const text = (await get('/metrics')).text;
+      expect(text.split('\n').filter((l) => l.includes('ORDER-PRIVATE-1'))).toEqual([]);
+      expect(text).toMatch(/endpoint="seller_api"/);
+    }
   });
 
   it('/metrics: the upstream latency histogram has samples for every Noon endpoint a connect used', async () => {

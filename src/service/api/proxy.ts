@@ -58,6 +58,11 @@ export function checkProxyPath(raw: unknown): string {
       `the proxy does not forward /${first} paths (no session, token or key management through the proxy)`,
     );
   }
+  // An allow-list of segment characters: no `;` path parameters (some servers read `..;` as `..`), no
+  // look-alike dots or other non-ASCII, no NUL; a segment may not start with a dot.
+  if (raw.includes(';') || segments.some((s) => !/^(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*)?$/.test(s))) {
+    throw bad('path segments may hold only letters, digits and . _ ~ - (not starting with a dot)');
+  }
   return raw;
 }
 

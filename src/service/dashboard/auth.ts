@@ -38,7 +38,8 @@ export class DashboardAuth {
   readonly #key = randomBytes(32);
   readonly #sessions = new Map<string, { expiresAt: number }>();
   readonly #flashes = new Map<string, { flash: Flash; expiresAt: number }>();
-  #failures: number[] = [];
+  /** Wrong tokens per browser cookie: one visitor's failures never lock another (the admin) out. */
+  readonly #failures = new Map<string, number[]>();
 
   constructor(o: AuthOptions) {
     this.#secure = o.secure;
@@ -127,14 +128,23 @@ export class DashboardAuth {
   }
 
   /** Whether another sign-in may be tried now. */
-  signInAllowed(): boolean {
+  signInAllowed(cookieValue: string): boolean {
     const since = this.#now() - FAILURE_WINDOW_MS;
-    this.#failures = this.#failures.filter((t) => t > since);
-    return this.#failures.length < MAX_FAILURES;
+    const recent = (this.#failures.get(cookieValue) ?? []).filter((t) => t > since);
+    if (recent.length === 0) this.#failures.delete(cookieValue);
+    else this.#failures.set(cookieValue, recent);
+    return recent.length < MAX_FAILURES;
   }
 
-  recordFailure(): void {
-    this.#failures.push(this.#now());
+  recordFailure(cookieValue: string): void {
+    const now = this.#now();
+    if (this.#failures.size >= MAX_SESSIONS) {
+      for (const [k, ts] of this.#failures)
+        if (ts.every((t) => t <= now - FAILURE_WINDOW_MS)) this.#failures.delete(k);
+      while (this.#failures.size >= MAX_SESSIONS)
+        this.#failures.delete(this.#failures.keys().next().value as string);
+    }
+    this.#failures.set(cookieValue, [...(this.#failures.get(cookieValue) ?? []), now]);
   }
 
   /** Keeps a message for the next page this browser opens (POST → 303 → GET). */
