@@ -1044,7 +1044,7 @@ export class Connector {
     ) {
       return 'pending';
     }
-    const removed = await this.cleanOrphanKeys(known.channelIdentifier);
+    const removed = await this.cleanOrphanKeys(known.channelIdentifier, project, attempt.id);
     this.#log({
       level: 'warn',
       msg: `orphan repair removed ${removed} unknown key(s)`,
@@ -1092,13 +1092,41 @@ export class Connector {
     return out.kind === 'connected' ? 'repaired' : 'pending';
   }
 
-  /** Removes the account's active keys that no stored credential (of any tenant) holds. Returns how many. */
-  async cleanOrphanKeys(channelIdentifier: string): Promise<number> {
+  /**
+   * Removes the account's active keys that no stored credential (of any tenant) holds. Returns how many.
+   * The account is shared by every tenant connecting the same seller project, so a key may belong to another
+   * attempt that has it but has not stored it as a credential yet: while any such attempt is in flight nothing
+   * is removed, and keys kept on attempts for an operator (NEEDS_ATTENTION) count as held.
+   */
+  async cleanOrphanKeys(
+    channelIdentifier: string,
+    sellerProject?: string,
+    exceptAttemptId?: string,
+  ): Promise<number> {
     const ours = new Set(
       (await this.#store.listCredentials({ channelIdentifier, states: ['active', 'retiring'] })).map(
         (c) => c.keyId,
       ),
     );
+    const project =
+      sellerProject ?? (await this.#store.listCredentials({ channelIdentifier }))[0]?.sellerProject;
+    if (project) {
+      const inFlight = (
+        await this.#store.listAttempts({ statuses: ['EXCHANGE_SENT', 'KEY_STORED'], limit: 1000 })
+      ).filter((a) => a.sellerProject === project && a.id !== exceptAttemptId);
+      if (inFlight.length > 0) {
+        this.#log({
+          level: 'warn',
+          msg: 'orphan cleanup postponed: another key for this seller is being stored',
+          sellerProject: project,
+        });
+        return 0;
+      }
+      for (const a of await this.#store.listAttempts({ statuses: ['NEEDS_ATTENTION'], limit: 1000 })) {
+        if (a.sellerProject !== project || !a.rawExchangeSealed) continue;
+        for (const id of await this.#keyIdsIn(a)) ours.add(id);
+      }
+    }
     const upstream = await this.#noon.apiUsers.listCredentials({ channelIdentifier });
     let removed = 0;
     for (const k of upstream) {
@@ -1107,6 +1135,20 @@ export class Connector {
       removed++;
     }
     return removed;
+  }
+
+  /** Key ids named in an attempt's stored raw answer (exchange or credentials/create), read without validating. */
+  async #keyIdsIn(a: Attempt): Promise<string[]> {
+    try {
+      const raw = await this.#vault.open(
+        a.rawExchangeSealed!,
+        this.#ctx(a.tenant, a.sellerProject!, a.id, 'exchange-body'),
+      );
+      const v = JSON.parse(raw.toString('utf8')) as { key_id?: unknown; result?: { key_id?: unknown } };
+      return [v?.key_id, v?.result?.key_id].filter((x): x is string => typeof x === 'string');
+    } catch {
+      return [];
+    }
   }
 
   /**
@@ -1143,10 +1185,27 @@ export class Connector {
     };
     const now = this.#now();
     const t = this.#thresholds;
-    const stuck = await this.#store.listAttempts({
-      statuses: ['STARTED', 'CLAIMED', 'TOKEN_ISSUED', 'EXCHANGE_SENT', 'KEY_STORED', 'ORPHAN_SUSPECTED'],
-      limit: 1000,
-    });
+    // Expired links fail in one statement, however many there are; the steps below read each stuck status on
+    // its own, oldest first and already past its threshold, so a flood of fresh links cannot hide an attempt
+    // whose key may be burning a slot upstream.
+    report.failed += await this.#store.expireStarted(now);
+    const stuck: Attempt[] = [];
+    for (const [status, idle] of [
+      ['ORPHAN_SUSPECTED', 0],
+      ['EXCHANGE_SENT', t.EXCHANGE_SENT],
+      ['KEY_STORED', t.KEY_STORED],
+      ['TOKEN_ISSUED', t.TOKEN_ISSUED],
+      ['CLAIMED', t.CLAIMED],
+    ] as const) {
+      stuck.push(
+        ...(await this.#store.listAttempts({
+          statuses: [status],
+          updatedBefore: now - idle + 1,
+          order: 'oldest',
+          limit: 200,
+        })),
+      );
+    }
     for (const a of stuck) {
       report.examined++;
       try {
@@ -1228,7 +1287,7 @@ export class Connector {
     for (const c of await this.#store.listCredentials({ states: ['retiring'] })) {
       if (now - c.createdAt < t.retiring) continue;
       const conn = await this.#store.getConnection(c.connectionId);
-      if (conn?.credentialId === c.id) continue;
+      if (conn?.status === 'active' && conn.credentialId === c.id) continue;
       try {
         if (await this.#retire(c)) report.retiredKeys++;
       } catch (e) {
@@ -1329,7 +1388,7 @@ export class Connector {
     const account = { channelIdentifier: cred.channelIdentifier };
     let active = (await this.#noon.apiUsers.listCredentials(account)).filter((k) => k.active).length;
     if (active >= MAX_KEYS) {
-      await this.cleanOrphanKeys(cred.channelIdentifier);
+      await this.cleanOrphanKeys(cred.channelIdentifier, cred.sellerProject);
       active = (await this.#noon.apiUsers.listCredentials(account)).filter((k) => k.active).length;
       if (active >= MAX_KEYS)
         throw new ConnectError('KEY_LIMIT', "the seller's service account has no free key slot (5 in use)");
@@ -1386,21 +1445,23 @@ export class Connector {
     const conn = await this.#store.getConnection(connectionId);
     if (!conn || (tenant !== undefined && conn.tenant !== tenant))
       throw new ConnectError('CONNECTION_NOT_FOUND', 'no such connection');
-    for (const c of await this.#store.listCredentials({ connectionId, states: ['active', 'retiring'] })) {
-      await this.#retire(c);
-    }
-    const now = this.#now();
-    await this.#store.updateConnection(connectionId, { status: 'disconnected' }, now, {
-      events: [
-        this.#event('disconnected', {
-          tenant: conn.tenant,
-          seller_project: conn.sellerProject,
-          connection_id: conn.id,
-          key_id: conn.keyId,
-        }),
-      ],
+    // First, atomically: disconnected, and every active key marked for removal. A reconnect that commits after
+    // this starts a new active key, which this call does not touch; a crash before the removals below leaves
+    // retiring keys that the reconciler removes.
+    const event = this.#event('disconnected', {
+      tenant: conn.tenant,
+      seller_project: conn.sellerProject,
+      connection_id: conn.id,
+      key_id: conn.keyId,
     });
+    const toRemove = await this.#store.disconnectConnection(connectionId, this.#now(), { events: [event] });
+    if (toRemove === undefined) {
+      // Already disconnected: nothing upstream, and no second event.
+      this.#pendingEvents = this.#pendingEvents.filter((e) => e.id !== event.id);
+      return viewOf((await this.#store.getConnection(connectionId))!);
+    }
     this.#emitStored();
+    for (const c of toRemove) await this.#retire(c);
     return viewOf((await this.#store.getConnection(connectionId))!);
   }
 

@@ -600,6 +600,26 @@ export class SqlStore implements Store {
     });
   }
 
+  disconnectConnection(id: string, now: number, effects?: SideEffects): Promise<Credential[] | undefined> {
+    return this.#db.transaction(async (tx) => {
+      const n = await tx.run(
+        `UPDATE nc_connections SET status = 'disconnected', updated_at = ? WHERE id = ? AND status <> 'disconnected'`,
+        [now, id],
+      );
+      if (n !== 1) return undefined;
+      await tx.run(
+        `UPDATE nc_credentials SET state = 'retiring' WHERE connection_id = ? AND state = 'active'`,
+        [id],
+      );
+      await insertEvents(tx, effects?.events);
+      const rows = await tx.all<Row>(
+        `SELECT * FROM nc_credentials WHERE connection_id = ? AND state = 'retiring' ORDER BY created_at, id`,
+        [id],
+      );
+      return rows.map(credentialFrom);
+    });
+  }
+
   // --- vault re-wrap ---------------------------------------------------------------------------------
 
   async listSealedValues(q: { after?: string; limit: number }): Promise<SealedValue[]> {

@@ -280,6 +280,12 @@ export interface Store {
   listSealedValues(q: { after?: string; limit: number }): Promise<SealedValue[]>;
   replaceSealed(v: Pick<SealedValue, 'column' | 'id'>, from: string, to: string): Promise<boolean>;
 
+  /**
+   * In one transaction: marks the connection disconnected and its active credentials retiring; returns the
+   * credentials left to remove upstream (active and retiring), or undefined when it was already disconnected.
+   */
+  disconnectConnection(id: string, now: number, effects?: SideEffects): Promise<Credential[] | undefined>;
+
   // events and webhook deliveries (outbox)
   appendEvents(events: NewEvent[]): Promise<void>;
   listEvents(q?: { limit?: number; tenant?: string; connectionId?: string }): Promise<EventRecord[]>;

@@ -514,6 +514,12 @@ describe('service REST API', () => {
         '/catalog\\..\\identity',
         '/catalog/v1 items',
         '/catalog/%zz',
+        // Path parameters and look-alike dots that some servers fold into `..`.
+        '/.;/identity/v1/whoami',
+        '/;/identity/v1/whoami',
+        '/catalog/..;/identity/v1/api_users/credentials/list',
+        '/catalog/\uff0e\uff0e/identity',
+        '/catalog/a%00b',
         '',
       ];
       for (const path of invalid) {
@@ -806,6 +812,19 @@ describe('service REST API without a token (dev mode)', () => {
     const r = await s.service.fetch(new Request(`${s.url}/api/connections`));
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ connections: [] });
+    // A page elsewhere cannot use it: another host name (DNS rebinding) or a cross-site request is refused.
+    const rebound = await s.service.fetch(
+      new Request(`${s.url}/api/connections`, { headers: { host: 'rebind.attacker.example:8787' } }),
+    );
+    expect(rebound.status).toBe(401);
+    const crossSite = await s.service.fetch(
+      new Request(`${s.url}/api/connections`, { headers: { 'sec-fetch-site': 'cross-site' } }),
+    );
+    expect(crossSite.status).toBe(401);
+    const foreignOrigin = await s.service.fetch(
+      new Request(`${s.url}/api/connections`, { headers: { origin: 'https://attacker.example' } }),
+    );
+    expect(foreignOrigin.status).toBe(401);
   });
 
   it('refuses every call (401) when the service listens beyond loopback', async () => {

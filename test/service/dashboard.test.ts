@@ -639,7 +639,9 @@ describe('dashboard over HTTP, production mode (admin token)', () => {
     // Another browser (the admin) is not locked out by this one's failures.
     const adminBrowser = new Agent(stack.url, search);
     const adminCsrf = csrfIn((await adminBrowser.get('/sign-in')).text);
-    expect((await adminBrowser.post('/sign-in', { csrf: adminCsrf, next: '/', token: stack.adminToken! })).status).toBe(303);
+    expect(
+      (await adminBrowser.post('/sign-in', { csrf: adminCsrf, next: '/', token: stack.adminToken! })).status,
+    ).toBe(303);
     stack.sb.clock.advance(61_000);
     expect((await agent.post('/sign-in', { csrf, next: '/', token: stack.adminToken! })).status).toBe(303);
   });

@@ -24,9 +24,15 @@ let proxy: Awaited<ReturnType<typeof recordingProxy>>;
 const secrets = new SecretSearch();
 const runs: ConnectThrough[] = [];
 
-async function get(path: string, auth = true): Promise<{ status: number; type: string | null; text: string }> {
+async function get(
+  path: string,
+  auth = true,
+): Promise<{ status: number; type: string | null; text: string }> {
   // /metrics asks for the API token when one is configured.
-  const r = await fetch(`${stack.url}${path}`, auth ? { headers: { authorization: `Bearer ${stack.apiToken}` } } : {});
+  const r = await fetch(
+    `${stack.url}${path}`,
+    auth ? { headers: { authorization: `Bearer ${stack.apiToken}` } } : {},
+  );
   return { status: r.status, type: r.headers.get('content-type'), text: await r.text() };
 }
 
