@@ -2,6 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectHandler } from './handler.js';
+import { lightParts } from './light-response.js';
 
 /** What the conversion reads of a node request (an http/1.1 `IncomingMessage` or an http2 request). */
 export interface NodeRequestLike {
@@ -207,6 +208,12 @@ export async function toWebRequest(
 
 /** Writes a Web Response to a node response. */
 export async function sendWebResponse(res: ServerResponse, r: Response): Promise<void> {
+  const light = lightParts(r);
+  if (light) {
+    res.writeHead(light.status, light.headers);
+    res.end(light.body);
+    return;
+  }
   const headers: Record<string, string | string[]> = {};
   r.headers.forEach((v, k) => {
     if (k !== 'set-cookie') headers[k] = v;

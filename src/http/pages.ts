@@ -1,5 +1,7 @@
 // The connect result pages: plain server-rendered HTML, every value escaped, no scripts, no secrets.
 
+import { lightResponse } from './light-response.js';
+
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 export function esc(v: unknown): string {
@@ -39,8 +41,9 @@ export function renderPage(p: PageContent): string {
 }
 
 export function htmlResponse(status: number, p: PageContent, extra: Record<string, string> = {}): Response {
-  return new Response(renderPage(p), {
-    status,
-    headers: { 'content-type': 'text/html; charset=utf-8', ...PAGE_HEADERS, ...extra },
+  return lightResponse(renderPage(p), status, {
+    'content-type': 'text/html; charset=utf-8',
+    ...PAGE_HEADERS,
+    ...extra,
   });
 }

@@ -61,12 +61,22 @@ describe('configuration refusals', () => {
     expect(problemsOf(goodEnv({ NOON_CONNECT_PUBLIC_URL: 'http://10.0.0.5:8787' }))).toHaveLength(1);
     for (const ok of ['http://127.0.0.1:8787', 'http://localhost:8787', 'http://[::1]:8787'])
       expect(problemsOf(goodEnv({ NOON_CONNECT_PUBLIC_URL: ok })), ok).toEqual([]);
-    // Dev mode is for one machine; only production insists.
+    // Dev mode is for one machine; only production insists, and so does Noon production in any mode.
+    expect(
+      problemsOf(
+        goodEnv({
+          NOON_CONNECT_MODE: 'dev',
+          NOON_ENV: 'local',
+          NOON_LOCAL_URL: 'http://127.0.0.1:8788',
+          NOON_CONNECT_PUBLIC_URL: 'http://devbox.internal:8787',
+        }),
+      ),
+    ).toEqual([]);
     expect(
       problemsOf(
         goodEnv({ NOON_CONNECT_MODE: 'dev', NOON_CONNECT_PUBLIC_URL: 'http://devbox.internal:8787' }),
       ),
-    ).toEqual([]);
+    ).toEqual(['NOON_CONNECT_PUBLIC_URL must use https in production (only loopback may use http)']);
   });
 
   it('U12 NOON_ENV=custom and local refuse plain-http Noon URLs that are not loopback', () => {
@@ -105,7 +115,7 @@ describe('configuration refusals', () => {
         }),
       ),
     ).toEqual([
-      'webhook URL http://hooks.example.com/noon must use https in production (only loopback may use http)',
+      'webhook URL at http://hooks.example.com must use https in production (only loopback may use http)',
     ]);
   });
 
