@@ -1323,7 +1323,7 @@ export class Connector {
     if (conn.status !== 'active' || !conn.credentialId)
       throw new ConnectError('CONNECTION_INACTIVE', 'the connection is not active');
     const cred = await this.#store.getCredential(conn.credentialId);
-    if (!cred || cred.state !== 'active')
+    if (cred?.state !== 'active')
       throw new ConnectError('CONNECTION_INACTIVE', 'the connection has no active key');
     return { conn, cred };
   }
