@@ -18,7 +18,7 @@ import {
 import { ConnectError, type Connector, createConnector } from '../connect/index.js';
 import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
 import { createLogger } from '../service/logging.js';
-import { openStore, type Store } from '../store/index.js';
+import { metaOf, openStore, type Store } from '../store/index.js';
 import {
   LocalKeyProvider,
   parseKeyConfig,
@@ -92,11 +92,7 @@ export async function masterKeyOptions(config: ServiceConfig): Promise<ReturnTyp
 }
 
 export function storeMeta(store: Store): VaultMeta {
-  return {
-    get: (n) => store.getMeta(n),
-    set: (n, v) => store.setMeta(n, v),
-    setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-  };
+  return metaOf(store);
 }
 
 /** Opens the vault; a missing, wrong or changed master key refuses (K5) and writes nothing. */

@@ -806,31 +806,7 @@ export class Connector {
         code: c,
         ...reqId(e),
       });
-      await this.#store.transition(
-        attempt.id,
-        'KEY_STORED',
-        'NEEDS_ATTENTION',
-        { errorCode: c },
-        this.#now(),
-        {
-          events: [
-            this.#event('needs_attention', {
-              tenant: attempt.tenant,
-              seller_project: project,
-              attempt_id: attempt.id,
-              error_code: c,
-            }),
-          ],
-        },
-      );
-      this.#emitStored();
-      return {
-        kind: 'failed',
-        attemptId: attempt.id,
-        code: 'NEEDS_ATTENTION',
-        reconnect: false,
-        oauthRequestId,
-      };
+      return this.#needsAttention(attempt, c, oauthRequestId);
     }
 
     if (this.#o.verifyLogin) {
@@ -847,31 +823,7 @@ export class Connector {
           attemptId: attempt.id,
           code: c,
         });
-        await this.#store.transition(
-          attempt.id,
-          'KEY_STORED',
-          'NEEDS_ATTENTION',
-          { errorCode: c },
-          this.#now(),
-          {
-            events: [
-              this.#event('needs_attention', {
-                tenant: attempt.tenant,
-                seller_project: project,
-                attempt_id: attempt.id,
-                error_code: c,
-              }),
-            ],
-          },
-        );
-        this.#emitStored();
-        return {
-          kind: 'failed',
-          attemptId: attempt.id,
-          code: 'NEEDS_ATTENTION',
-          reconnect: false,
-          oauthRequestId,
-        };
+        return this.#needsAttention(attempt, c, oauthRequestId);
       }
     }
 
@@ -939,6 +891,39 @@ export class Connector {
       connectionId: result.connection.id,
       returnTo: attempt.returnTo,
       reconnected: type !== 'connected',
+    };
+  }
+
+  /** U9: a stored key that failed validation is kept (encrypted) on its attempt for an operator to decide. */
+  async #needsAttention(
+    attempt: Attempt,
+    code: string,
+    oauthRequestId: string | null,
+  ): Promise<CallbackOutcome> {
+    await this.#store.transition(
+      attempt.id,
+      'KEY_STORED',
+      'NEEDS_ATTENTION',
+      { errorCode: code },
+      this.#now(),
+      {
+        events: [
+          this.#event('needs_attention', {
+            tenant: attempt.tenant,
+            seller_project: attempt.sellerProject,
+            attempt_id: attempt.id,
+            error_code: code,
+          }),
+        ],
+      },
+    );
+    this.#emitStored();
+    return {
+      kind: 'failed',
+      attemptId: attempt.id,
+      code: 'NEEDS_ATTENTION',
+      reconnect: false,
+      oauthRequestId,
     };
   }
 

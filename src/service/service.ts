@@ -18,7 +18,7 @@ import {
 import { type Connector, type ConnectorLogEntry, createConnector, WebhookWorker } from '../connect/index.js';
 import { createConnectHandler } from '../http/index.js';
 import { sendWebResponse, toWebRequest } from '../http/node.js';
-import { openStore, type Store } from '../store/index.js';
+import { metaOf, openStore, type Store } from '../store/index.js';
 import { LocalKeyProvider, parseKeyConfig, readKeyConfigFile, Vault } from '../vault/index.js';
 import { createApiHandler } from './api.js';
 import type { ServiceConfig } from './config.js';
@@ -149,11 +149,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   try {
     vault = await Vault.open({
       provider: new LocalKeyProvider(providerOptions),
-      meta: {
-        get: (n) => store.getMeta(n),
-        set: (n, v) => store.setMeta(n, v),
-        setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-      },
+      meta: metaOf(store),
     });
   } catch (e) {
     return fail(new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY'));

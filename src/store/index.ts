@@ -23,3 +23,12 @@ export async function openStore(url: string): Promise<Store> {
   if (path === '') throw new TypeError('store URL: empty SQLite path');
   return createSqliteStore({ database: path });
 }
+
+/** The store's meta table in the shape a vault keeps its key fingerprints in (`Vault.open({ meta })`). */
+export function metaOf(store: Pick<Store, 'getMeta' | 'setMeta' | 'setMetaIfAbsent'>) {
+  return {
+    get: (name: string) => store.getMeta(name),
+    set: (name: string, value: string) => store.setMeta(name, value),
+    setIfAbsent: (name: string, value: string) => store.setMetaIfAbsent(name, value),
+  };
+}

@@ -150,6 +150,27 @@ async function insertEvents(tx: SqlExecutor, events: readonly NewEvent[] | undef
   }
 }
 
+/** Makes `c` the connection's active credential; the one active before becomes retiring. Returns that one. */
+async function activateCredential(
+  tx: SqlExecutor,
+  connectionId: string,
+  c: Omit<Credential, 'state' | 'removedAt'>,
+): Promise<Credential | undefined> {
+  const prev = await tx.all<Row>(
+    `SELECT * FROM nc_credentials WHERE connection_id = ? AND state = 'active'`,
+    [connectionId],
+  );
+  await tx.run(`UPDATE nc_credentials SET state = 'retiring' WHERE connection_id = ? AND state = 'active'`, [
+    connectionId,
+  ]);
+  await tx.run(
+    `INSERT INTO nc_credentials (id, connection_id, tenant, seller_project, key_id, channel_identifier, sealed, state, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)`,
+    [c.id, connectionId, c.tenant, c.sellerProject, c.keyId, c.channelIdentifier, c.sealed, c.createdAt],
+  );
+  return prev[0] ? credentialFrom(prev[0]) : undefined;
+}
+
 export class SqlStore implements Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly #db: SqlDriver;
@@ -446,28 +467,7 @@ export class SqlStore implements Store {
             input.attemptId,
           ]);
         }
-        const prevRows = await tx.all<Row>(
-          `SELECT * FROM nc_credentials WHERE connection_id = ? AND state = 'active'`,
-          [connectionId],
-        );
-        await tx.run(
-          `UPDATE nc_credentials SET state = 'retiring' WHERE connection_id = ? AND state = 'active'`,
-          [connectionId],
-        );
-        await tx.run(
-          `INSERT INTO nc_credentials (id, connection_id, tenant, seller_project, key_id, channel_identifier, sealed, state, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)`,
-          [
-            c.id,
-            connectionId,
-            c.tenant,
-            c.sellerProject,
-            c.keyId,
-            c.channelIdentifier,
-            c.sealed,
-            c.createdAt,
-          ],
-        );
+        const previous = await activateCredential(tx, connectionId, c);
         await tx.run(
           `UPDATE nc_connections SET status = 'active', credential_id = ?, key_id = ?, channel_identifier = ?,
              user_code = COALESCE(?, user_code), oauth_request_id = COALESCE(?, oauth_request_id), updated_at = ?, connected_at = ?
@@ -481,7 +481,7 @@ export class SqlStore implements Store {
         const row = (await tx.all<Row>('SELECT * FROM nc_connections WHERE id = ?', [connectionId]))[0]!;
         return {
           connection: connectionFrom(row),
-          previous: prevRows[0] ? credentialFrom(prevRows[0]) : undefined,
+          previous,
         };
       },
       { durable: true },
@@ -498,24 +498,7 @@ export class SqlStore implements Store {
       async (tx) => {
         const conn = (await tx.all<Row>('SELECT id FROM nc_connections WHERE id = ?', [connectionId]))[0];
         if (!conn) return undefined;
-        await tx.run(
-          `UPDATE nc_credentials SET state = 'retiring' WHERE connection_id = ? AND state = 'active'`,
-          [connectionId],
-        );
-        await tx.run(
-          `INSERT INTO nc_credentials (id, connection_id, tenant, seller_project, key_id, channel_identifier, sealed, state, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)`,
-          [
-            c.id,
-            connectionId,
-            c.tenant,
-            c.sellerProject,
-            c.keyId,
-            c.channelIdentifier,
-            c.sealed,
-            c.createdAt,
-          ],
-        );
+        await activateCredential(tx, connectionId, c);
         await tx.run(
           `UPDATE nc_connections SET status = 'active', credential_id = ?, key_id = ?, channel_identifier = ?, updated_at = ? WHERE id = ?`,
           [c.id, c.keyId, c.channelIdentifier, now, connectionId],

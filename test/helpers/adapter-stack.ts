@@ -25,6 +25,7 @@ import { honoConnect } from '../../src/http/hono.js';
 import { sendWebResponse, toNodeListener, toWebRequest } from '../../src/http/node.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Store } from '../../src/store/index.js';
+import { metaOf } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 import type { Stack } from './connect.js';
 import { startSandbox, UA } from './sandbox.js';
@@ -221,11 +222,7 @@ export async function buildStack(o: BuildOptions = {}): Promise<BuiltStack> {
   const masterKey = randomBytes(32).toString('base64');
   const vault = await Vault.open({
     provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
-    meta: {
-      get: (n) => store.getMeta(n),
-      set: (n, v) => store.setMeta(n, v),
-      setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-    },
+    meta: metaOf(store),
   });
 
   // The server starts first so the OAuth client can be registered with its callback URL.

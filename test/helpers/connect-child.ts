@@ -24,6 +24,7 @@ import { createConnectHandler, sendWebResponse, toWebRequest } from '../../src/h
 import {
   createPostgresStore,
   createSqliteStore,
+  metaOf,
   openSqlite,
   type SqliteDatabase,
   type Store,
@@ -78,11 +79,7 @@ if (config.store.kind === 'sqlite') {
 
 const vault = await Vault.open({
   provider: new LocalKeyProvider({ current: 'v1', keys: { v1: config.masterKey } }),
-  meta: {
-    get: (n) => store.getMeta(n),
-    set: (n, v) => store.setMeta(n, v),
-    setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-  },
+  meta: metaOf(store),
 });
 
 /** JSON fields on Noon's wire that hold secrets, and what they are. */

@@ -15,6 +15,7 @@ import { type Connector, type ConnectorOptions, createConnector } from '../../sr
 import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Store } from '../../src/store/index.js';
+import { metaOf } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 import { startSandbox, UA } from './sandbox.js';
 import { freshPostgres, freshSqlite } from './stores.js';
@@ -81,11 +82,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const masterKey = randomBytes(32).toString('base64');
   const vault = await Vault.open({
     provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
-    meta: {
-      get: (n) => store.getMeta(n),
-      set: (n, v) => store.setMeta(n, v),
-      setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-    },
+    meta: metaOf(store),
   });
 
   // The server is started first so the client can register its callback URL.

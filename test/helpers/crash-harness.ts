@@ -16,6 +16,7 @@ import { NoonClient, NoonSession, parseCredentials, type Whoami } from '../../sr
 import type { ReconcileReport, Step } from '../../src/connect/index.js';
 import type { LedgerEntry, Sandbox } from '../../src/sandbox/index.js';
 import type { Attempt, AttemptStatus, Credential, SqlStore } from '../../src/store/index.js';
+import { metaOf } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 import { Browser } from './connect.js';
 import type { ChildConfig } from './connect-child.js';
@@ -453,11 +454,7 @@ export class CrashBench {
     const store = this.store;
     return Vault.open({
       provider: new LocalKeyProvider({ current: 'v1', keys: { v1: this.masterKey } }),
-      meta: {
-        get: (n) => store.getMeta(n),
-        set: (n, v) => store.setMeta(n, v),
-        setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-      },
+      meta: metaOf(store),
     });
   }
 

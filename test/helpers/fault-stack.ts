@@ -27,6 +27,7 @@ import {
 import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Attempt, Store } from '../../src/store/index.js';
+import { metaOf } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 import { startSandbox, UA } from './sandbox.js';
 import { freshPostgres, freshSqlite } from './stores.js';
@@ -305,11 +306,7 @@ export async function startFaultStack(o: FaultStackOptions = {}): Promise<FaultS
   const masterKey = randomBytes(32).toString('base64');
   const vault = await Vault.open({
     provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
-    meta: {
-      get: (n) => store.getMeta(n),
-      set: (n, v) => store.setMeta(n, v),
-      setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-    },
+    meta: metaOf(store),
   });
 
   let handler: ReturnType<typeof createConnectHandler> | undefined;

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { ConnectLinks, ENV_VARS } from '../../src/service/index.js';
-import { openStore, type Store } from '../../src/store/index.js';
+import { metaOf, openStore, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, parseKeyConfig, Vault } from '../../src/vault/index.js';
 import { Browser } from './connect.js';
 import type { SecretSearch } from './secret-search.js';
@@ -82,11 +82,7 @@ export async function openServiceStore(env: Record<string, string | undefined>):
   const store = await openStore(env.NOON_CONNECT_STORE!);
   const vault = await Vault.open({
     provider: new LocalKeyProvider(parseKeyConfig(env.NOON_CONNECT_MASTER_KEY)),
-    meta: {
-      get: (n) => store.getMeta(n),
-      set: (n, v) => store.setMeta(n, v),
-      setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-    },
+    meta: metaOf(store),
   });
   const links = await ConnectLinks.create({
     store,

@@ -17,7 +17,7 @@ import {
 } from '../../src/client/index.js';
 import { createConnector, WebhookWorker } from '../../src/connect/index.js';
 import type { KeyFile } from '../../src/sandbox/index.js';
-import { createPostgresStore, createSqliteStore, type Store } from '../../src/store/index.js';
+import { createPostgresStore, createSqliteStore, metaOf, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 
 export interface WebhookChildConfig {
@@ -56,11 +56,7 @@ async function connectAndDie(): Promise<void> {
   const store = await openStore();
   const vault = await Vault.open({
     provider: new LocalKeyProvider({ current: 'v1', keys: { v1: config.masterKey! } }),
-    meta: {
-      get: (n) => store.getMeta(n),
-      set: (n, v) => store.setMeta(n, v),
-      setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-    },
+    meta: metaOf(store),
   });
   const client = new NoonClient({
     environment: { local: config.sandboxUrl! },

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/connect/index.js';
-import { openStore, type Store } from '../../src/store/index.js';
+import { metaOf, openStore, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, parseKeyConfig, Vault } from '../../src/vault/index.js';
 import { formsIn, type LittleServer, littleServer } from '../helpers/browser.js';
 import { SecretSearch } from '../helpers/secret-search.js';
@@ -114,11 +114,7 @@ async function openSide(stack: ServiceStack): Promise<{ store: Store; vault: Vau
   const store = await openStore(stack.env.NOON_CONNECT_STORE!);
   const vault = await Vault.open({
     provider: new LocalKeyProvider(parseKeyConfig(stack.masterKey)),
-    meta: {
-      get: (n) => store.getMeta(n),
-      set: (n, v) => store.setMeta(n, v),
-      setIfAbsent: (n, v) => store.setMetaIfAbsent(n, v),
-    },
+    meta: metaOf(store),
   });
   return { store, vault };
 }
