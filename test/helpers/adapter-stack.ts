@@ -24,12 +24,9 @@ import { type ConnectHandler, createConnectHandler, type StartParams } from '../
 import { honoConnect } from '../../src/http/hono.js';
 import { sendWebResponse, toNodeListener, toWebRequest } from '../../src/http/node.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
-import type { Store } from '../../src/store/index.js';
-import { metaOf } from '../../src/store/index.js';
-import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 import type { Stack } from './connect.js';
 import { startSandbox, UA } from './sandbox.js';
-import { freshPostgres, freshSqlite } from './stores.js';
+import { freshStoreWithVault } from './stores.js';
 
 /** The app's own route, served by every framework beside the connect endpoints. */
 export const APP_ROUTE = '/app/hello';
@@ -207,23 +204,7 @@ export async function buildStack(o: BuildOptions = {}): Promise<BuiltStack> {
   const sb = o.sandboxInstance ?? (await startSandbox(o.sandbox));
   const logs: unknown[] = [];
   const wire: string[] = [];
-  let store: Store;
-  let dropStore: () => Promise<void> = async () => {};
-  let file: string | undefined;
-  if (o.store === 'postgres') {
-    const pg = await freshPostgres();
-    store = pg.store;
-    dropStore = pg.drop;
-  } else {
-    const s = await freshSqlite();
-    store = s.store;
-    file = s.file;
-  }
-  const masterKey = randomBytes(32).toString('base64');
-  const vault = await Vault.open({
-    provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
-    meta: metaOf(store),
-  });
+  const { store, vault, masterKey, file, drop: dropStore } = await freshStoreWithVault(o.store);
 
   // The server starts first so the OAuth client can be registered with its callback URL.
   let handler: ConnectHandler | undefined;

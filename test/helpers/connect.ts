@@ -15,10 +15,9 @@ import { type Connector, type ConnectorOptions, createConnector } from '../../sr
 import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Store } from '../../src/store/index.js';
-import { metaOf } from '../../src/store/index.js';
-import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
+import type { Vault } from '../../src/vault/index.js';
 import { startSandbox, UA } from './sandbox.js';
-import { freshPostgres, freshSqlite } from './stores.js';
+import { freshStoreWithVault } from './stores.js';
 
 export interface Stack {
   sb: Sandbox;
@@ -67,23 +66,7 @@ export function noonParts(sb: Sandbox, clientId: string, clientSecret: string, l
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const sb = o.sandboxInstance ?? (await startSandbox(o.sandbox));
   const logs: unknown[] = [];
-  let store: Store;
-  let dropStore: () => Promise<void> = async () => {};
-  let file: string | undefined;
-  if (o.store === 'postgres') {
-    const pg = await freshPostgres();
-    store = pg.store;
-    dropStore = pg.drop;
-  } else {
-    const s = await freshSqlite();
-    store = s.store;
-    file = s.file;
-  }
-  const masterKey = randomBytes(32).toString('base64');
-  const vault = await Vault.open({
-    provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
-    meta: metaOf(store),
-  });
+  const { store, vault, masterKey, file, drop: dropStore } = await freshStoreWithVault(o.store);
 
   // The server is started first so the client can register its callback URL.
   let handler: ReturnType<typeof createConnectHandler> | undefined;

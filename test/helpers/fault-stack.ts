@@ -27,10 +27,9 @@ import {
 import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Attempt, Store } from '../../src/store/index.js';
-import { metaOf } from '../../src/store/index.js';
-import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
+import type { Vault } from '../../src/vault/index.js';
 import { startSandbox, UA } from './sandbox.js';
-import { freshPostgres, freshSqlite } from './stores.js';
+import { freshStoreWithVault } from './stores.js';
 
 // --- the recorded wire -------------------------------------------------------------------------------
 
@@ -289,25 +288,7 @@ export async function startFaultStack(o: FaultStackOptions = {}): Promise<FaultS
   const waits: number[] = [];
   const handled: Secret[] = [];
   const wire = new WireRecorder();
-  let store: Store;
-  let drop: () => Promise<void> = async () => {};
-  let file: string | undefined;
-  let schema: string | undefined;
-  if (o.store === 'postgres') {
-    const pg = await freshPostgres();
-    store = pg.store;
-    drop = pg.drop;
-    schema = pg.schema;
-  } else {
-    const s = await freshSqlite();
-    store = s.store;
-    file = s.file;
-  }
-  const masterKey = randomBytes(32).toString('base64');
-  const vault = await Vault.open({
-    provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
-    meta: metaOf(store),
-  });
+  const { store, vault, file, schema, drop } = await freshStoreWithVault(o.store);
 
   let handler: ReturnType<typeof createConnectHandler> | undefined;
   const server = createServer(toNodeListener(async (req) => handler!(req)));

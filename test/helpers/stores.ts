@@ -6,7 +6,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createPostgresStore, createSqliteStore, type SqlStore } from '../../src/store/index.js';
+import { createPostgresStore, createSqliteStore, metaOf, type SqlStore } from '../../src/store/index.js';
+import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 
 export const PG_URL = process.env.NOON_CONNECT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -103,3 +104,35 @@ export const STORE_TARGETS: StoreTarget[] = [
     },
   },
 ];
+
+export interface StoreWithVault {
+  store: SqlStore;
+  vault: Vault;
+  masterKey: string;
+  /** The SQLite file, for SQLite stores. */
+  file: string | undefined;
+  /** The Postgres schema, for Postgres stores. */
+  schema: string | undefined;
+  /** Drops the Postgres schema (after the store is closed); nothing for SQLite. */
+  drop: () => Promise<void>;
+}
+
+/** A fresh store of the given kind and a vault on a fresh master key, fingerprinted in that store. */
+export async function freshStoreWithVault(kind: 'sqlite' | 'postgres' = 'sqlite'): Promise<StoreWithVault> {
+  let store: SqlStore;
+  let file: string | undefined;
+  let schema: string | undefined;
+  let drop: () => Promise<void> = async () => {};
+  if (kind === 'postgres') {
+    const pg = await freshPostgres();
+    ({ store, schema, drop } = pg);
+  } else {
+    ({ store, file } = await freshSqlite());
+  }
+  const masterKey = randomBytes(32).toString('base64');
+  const vault = await Vault.open({
+    provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
+    meta: metaOf(store),
+  });
+  return { store, vault, masterKey, file, schema, drop };
+}
