@@ -32,7 +32,7 @@ const CONTRACT_IDS = Array.from({ length: 41 }, (_, i) => `NC${i + 1}`);
 const SANDBOX_CONTRACT_IDS = CONTRACT_IDS.filter((id) => id !== 'NC2');
 const SANDBOX_CHECKLIST_IDS = ['E1', 'E2', 'E3', 'E4', 'E5', 'E6', 'E7', 'E8', 'E9'];
 const range = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i + 1}`);
-/** Checklist ids the client, connector and service implement (the load cases L1–L4 are not built yet). */
+/** Checklist ids the client, connector and service implement, the load cases L1–L4 included. */
 const CHECKLIST_IDS = [
   ...range('S', 9),
   ...range('C', 8),
@@ -43,6 +43,7 @@ const CHECKLIST_IDS = [
   'P2b',
   ...range('P', 7).filter((id) => id !== 'P2'),
   ...range('K', 8),
+  ...range('L', 4),
 ];
 
 describe('coverage of contract and checklist ids', () => {
