@@ -18,7 +18,7 @@ import {
   processExchangeBody,
   type Whoami,
 } from '../client/index.js';
-import type { Attempt, AttemptStatus, Connection, Credential, Store } from '../store/index.js';
+import type { Attempt, AttemptStatus, Connection, Credential, NewEvent, Store } from '../store/index.js';
 import type { SealContext, Vault } from '../vault/index.js';
 import {
   bindingSetCookie,
@@ -839,6 +839,15 @@ export class Connector {
     const type: EventType =
       attempt.kind === 'rotate' ? 'rotated' : repair ? 'repaired' : existing ? 'reconnected' : 'connected';
     const connectionId = existing?.id ?? this.#uuid();
+    const connectedEvent = this.#event(type, {
+      tenant: attempt.tenant,
+      seller_project: project,
+      connection_id: connectionId,
+      attempt_id: attempt.id,
+      key_id: keyFile.key_id,
+      channel_identifier: keyFile.channel_identifier,
+      oauth_request_id: oauthRequestId,
+    });
     const result = await this.#store.connect({
       attemptId: attempt.id,
       connectionId,
@@ -855,23 +864,13 @@ export class Connector {
       userCode: null,
       oauthRequestId,
       now,
-      events: [
-        this.#event(type, {
-          tenant: attempt.tenant,
-          seller_project: project,
-          connection_id: connectionId,
-          attempt_id: attempt.id,
-          key_id: keyFile.key_id,
-          channel_identifier: keyFile.channel_identifier,
-          oauth_request_id: oauthRequestId,
-        }),
-      ],
+      events: [connectedEvent],
     });
+    this.#emitStored([connectedEvent], result !== undefined);
     if (!result) return this.#replayed((await this.#store.getAttempt(attempt.id))!);
     if (repair && attempt.kind === 'connect') {
       await this.#store.transition(attempt.id, 'CONNECTED', 'REPAIRED', {}, this.#now());
     }
-    this.#emitStored();
     this.#log({
       level: 'info',
       msg: `seller ${type}`,
@@ -900,24 +899,23 @@ export class Connector {
     code: string,
     oauthRequestId: string | null,
   ): Promise<CallbackOutcome> {
-    await this.#store.transition(
+    const event = this.#event('needs_attention', {
+      tenant: attempt.tenant,
+      seller_project: attempt.sellerProject,
+      attempt_id: attempt.id,
+      error_code: code,
+    });
+    const moved = await this.#store.transition(
       attempt.id,
       'KEY_STORED',
       'NEEDS_ATTENTION',
       { errorCode: code },
       this.#now(),
       {
-        events: [
-          this.#event('needs_attention', {
-            tenant: attempt.tenant,
-            seller_project: attempt.sellerProject,
-            attempt_id: attempt.id,
-            error_code: code,
-          }),
-        ],
+        events: [event],
       },
     );
-    this.#emitStored();
+    this.#emitStored([event], moved);
     return {
       kind: 'failed',
       attemptId: attempt.id,
@@ -947,6 +945,12 @@ export class Connector {
     code: string,
     seenUpdatedAt?: number,
   ): Promise<false | 'repaired' | 'needs-reconnect' | 'pending'> {
+    const flagged = this.#event('orphan_suspected', {
+      tenant: attempt.tenant,
+      seller_project: attempt.sellerProject,
+      attempt_id: attempt.id,
+      error_code: code,
+    });
     const moved = await this.#store
       .transition(
         attempt.id,
@@ -955,14 +959,7 @@ export class Connector {
         { errorCode: code, accessTokenSealed: null },
         this.#now(),
         {
-          events: [
-            this.#event('orphan_suspected', {
-              tenant: attempt.tenant,
-              seller_project: attempt.sellerProject,
-              attempt_id: attempt.id,
-              error_code: code,
-            }),
-          ],
+          events: [flagged],
           ...(seenUpdatedAt !== undefined ? { ifUpdatedAt: seenUpdatedAt } : {}),
         },
       )
@@ -974,8 +971,8 @@ export class Connector {
       code,
       ...(attempt.sellerProject ? { sellerProject: attempt.sellerProject } : {}),
     });
+    this.#emitStored([flagged], moved);
     if (!moved) return false;
-    this.#emitStored();
     return this.#repair({ ...attempt, status: 'ORPHAN_SUSPECTED', errorCode: code }).catch((e) => {
       this.#log({
         level: 'error',
@@ -995,6 +992,12 @@ export class Connector {
     const project = attempt.sellerProject;
     const known = project ? (await this.#store.listCredentials({ sellerProject: project }))[0] : undefined;
     if (!project || !known) {
+      const failed = this.#event('failed', {
+        tenant: attempt.tenant,
+        seller_project: project,
+        attempt_id: attempt.id,
+        error_code: 'NEEDS_RECONNECT',
+      });
       const moved = await this.#store.transition(
         attempt.id,
         'ORPHAN_SUSPECTED',
@@ -1002,18 +1005,11 @@ export class Connector {
         {},
         this.#now(),
         {
-          events: [
-            this.#event('failed', {
-              tenant: attempt.tenant,
-              seller_project: project,
-              attempt_id: attempt.id,
-              error_code: 'NEEDS_RECONNECT',
-            }),
-          ],
+          events: [failed],
         },
       );
       if (project) await this.#store.releaseExchangeSlot(attempt.tenant, project, attempt.id).catch(() => {});
-      this.#emitStored();
+      this.#emitStored([failed], moved);
       // Another reconciler that got there first is the one that counts it.
       return moved ? 'needs-reconnect' : 'pending';
     }
@@ -1440,12 +1436,9 @@ export class Connector {
       key_id: conn.keyId,
     });
     const toRemove = await this.#store.disconnectConnection(connectionId, this.#now(), { events: [event] });
-    if (toRemove === undefined) {
-      // Already disconnected: nothing upstream, and no second event.
-      this.#pendingEvents = this.#pendingEvents.filter((e) => e.id !== event.id);
-      return viewOf((await this.#store.getConnection(connectionId))!);
-    }
-    this.#emitStored();
+    this.#emitStored([event], toRemove !== undefined);
+    // Already disconnected: nothing upstream, and no second event.
+    if (toRemove === undefined) return viewOf((await this.#store.getConnection(connectionId))!);
     for (const c of toRemove) await this.#retire(c);
     return viewOf((await this.#store.getConnection(connectionId))!);
   }
@@ -1466,6 +1459,13 @@ export class Connector {
     code: string,
     patch: Parameters<Store['transition']>[3] = {},
   ): Promise<boolean> {
+    const event = this.#event('failed', {
+      tenant: a.tenant,
+      seller_project: a.sellerProject,
+      attempt_id: a.id,
+      error_code: code,
+      oauth_request_id: (patch.oauthRequestId as string | null | undefined) ?? a.oauthRequestId,
+    });
     const ok = await this.#store.transition(
       a.id,
       from,
@@ -1473,35 +1473,27 @@ export class Connector {
       { errorCode: code, accessTokenSealed: null, ...patch },
       this.#now(),
       {
-        events: [
-          this.#event('failed', {
-            tenant: a.tenant,
-            seller_project: a.sellerProject,
-            attempt_id: a.id,
-            error_code: code,
-            oauth_request_id: (patch.oauthRequestId as string | null | undefined) ?? a.oauthRequestId,
-          }),
-        ],
+        events: [event],
       },
     );
-    if (ok) this.#emitStored();
+    this.#emitStored([event], ok);
     return ok;
   }
 
-  #pendingEvents: ConnectEvent[] = [];
-
   #event(type: EventType, data: EventPayload) {
-    const id = this.#uuid();
-    const now = this.#now();
-    this.#pendingEvents.push({ id, type, created_at: new Date(now).toISOString(), data });
-    return newEvent(id, type, data, now, this.#o.webhooks?.endpoints ?? []);
+    return newEvent(this.#uuid(), type, data, this.#now(), this.#o.webhooks?.endpoints ?? []);
   }
 
-  /** In-process hooks run after the commit that recorded their events. */
-  #emitStored(): void {
-    const events = this.#pendingEvents.splice(0);
-    if (!this.#o.onEvent) return;
-    for (const e of events) {
+  /** In-process hooks run after, and only if, the commit that recorded these very events succeeded. */
+  #emitStored(stored: readonly NewEvent[], committed: boolean): void {
+    if (!committed || !this.#o.onEvent) return;
+    for (const n of stored) {
+      const e: ConnectEvent = {
+        id: n.id,
+        type: n.type as EventType,
+        created_at: new Date(n.createdAt).toISOString(),
+        data: JSON.parse(n.payload) as EventPayload,
+      };
       try {
         this.#o.onEvent(e);
       } catch {
