@@ -10,6 +10,7 @@ import {
   type FetchLike,
   FetchWire,
   failedBeforeSending,
+  NotSent,
   PoolWire,
   type Wire,
   type WireResponse,
@@ -150,7 +151,7 @@ function fnOption<T>(v: unknown, name: string, fallback: T): T {
   return v as T;
 }
 
-type FailureKind = 'connect' | 'network' | 'timeout' | 'aborted' | 'too-large' | 'tls';
+type FailureKind = 'connect' | 'network' | 'timeout' | 'aborted' | 'too-large' | 'tls' | 'queued';
 
 class AttemptFailed {
   constructor(
@@ -294,6 +295,14 @@ export class NoonClient {
         const kind = e instanceof AttemptFailed ? e.kind : 'network';
         const d = { endpoint: spec.endpoint, attempts };
         if (kind === 'too-large') throw tooLarge(spec.endpoint, this.maxBodyBytes);
+        // The deadline passed while every connection was busy: nothing was written, but retrying would only queue
+        // again behind the same calls, so the caller hears at once that nothing was sent.
+        if (kind === 'queued')
+          throw new NoonError(
+            'NETWORK',
+            `${spec.endpoint}: no connection to Noon was free within ${this.timeoutMs} ms; nothing was sent`,
+            d,
+          );
         if (kind === 'tls')
           throw new NoonError(
             'NETWORK',
@@ -436,6 +445,8 @@ export class NoonClient {
       });
     } catch (e) {
       if (e instanceof BodyTooLarge) throw new AttemptFailed('too-large');
+      // Still queued for a connection when the deadline fired: nothing was written, so it is safe to retry.
+      if (e instanceof NotSent) throw new AttemptFailed(signal?.aborted ? 'aborted' : 'queued');
       if (timedOut) throw new AttemptFailed('timeout');
       if (signal?.aborted) throw new AttemptFailed('aborted');
       const tls = tlsCertCode(e);

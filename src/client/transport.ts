@@ -46,6 +46,49 @@ export interface Wire {
 /** The body passed the limit; reading stopped there. */
 export class BodyTooLarge extends Error {}
 
+/** The request was cancelled while still waiting for a connection: nothing was written to the wire. */
+export class NotSent extends Error {}
+
+const kDispatch = Symbol('noon-connect.dispatch');
+
+interface DispatchMark {
+  /** Set when undici starts writing the request to a socket (and it was not cancelled before). */
+  sent: boolean;
+  cancelled: () => boolean;
+}
+
+type LegacyHandler = Record<string, ((...args: unknown[]) => unknown) | undefined>;
+
+/**
+ * An undici interceptor that records when a request leaves the pool's queue for a socket (`onConnect`), so a
+ * deadline that fires while it still waits for a connection is known not to have sent anything.
+ */
+function markDispatch(dispatch: (opts: object, handler: object) => boolean) {
+  return (opts: object, handler: object): boolean => {
+    const mark = (opts as { [kDispatch]?: DispatchMark })[kDispatch];
+    if (!mark) return dispatch(opts, handler);
+    const h = handler as LegacyHandler;
+    const forward =
+      (name: string) =>
+      (...args: unknown[]) =>
+        h[name]?.(...args);
+    return dispatch(opts, {
+      onConnect(...args: unknown[]) {
+        if (!mark.cancelled()) mark.sent = true;
+        return h.onConnect?.(...args);
+      },
+      onResponseStarted: forward('onResponseStarted'),
+      onHeaders: forward('onHeaders'),
+      onData: forward('onData'),
+      onUpgrade: forward('onUpgrade'),
+      onComplete: forward('onComplete'),
+      onError: forward('onError'),
+      onBodySent: forward('onBodySent'),
+      onRequestSent: forward('onRequestSent'),
+    });
+  };
+}
+
 /** Failures that happen before a request is written: safe to retry any call. */
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
@@ -160,20 +203,43 @@ class PoolResponse implements WireResponse {
 
 /** Keep-alive connections to one origin. */
 export class PoolWire implements Wire {
-  readonly #pool: Pool;
+  readonly #base: Pool;
+  readonly #pool: Pick<Pool, 'request'>;
 
   constructor(origin: string, connections: number) {
-    this.#pool = new Pool(origin, { connections, pipelining: 1 });
+    this.#base = new Pool(origin, { connections, pipelining: 1 });
+    this.#pool = this.#base.compose(markDispatch as never) as unknown as Pick<Pool, 'request'>;
   }
 
   async send(req: WireRequest): Promise<WireResponse> {
-    const res = await this.#pool.request({
-      method: req.method as 'GET',
-      path: req.path,
-      headers: req.headers,
-      body: req.body ?? null,
-      signal: req.signal,
+    const signal = req.signal as EventEmitter & { aborted?: boolean };
+    const mark: DispatchMark = { sent: false, cancelled: () => signal.aborted === true };
+    // A request still queued for a connection when it is cancelled has sent nothing: say so at once rather
+    // than when a connection frees up (undici only fails it then).
+    let onAbort: (() => void) | undefined;
+    const queuedOut = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        if (!mark.sent) reject(new NotSent());
+      };
+      signal.once('abort', onAbort);
     });
+    queuedOut.catch(() => {});
+    let res: Awaited<ReturnType<Pool['request']>>;
+    try {
+      res = await Promise.race([
+        this.#pool.request({
+          method: req.method as 'GET',
+          path: req.path,
+          headers: req.headers,
+          body: req.body ?? null,
+          signal: req.signal,
+          [kDispatch]: mark,
+        } as Parameters<Pool['request']>[0]),
+        queuedOut,
+      ]);
+    } finally {
+      if (onAbort) signal.removeListener('abort', onAbort);
+    }
     const headers = res.headers as UndiciHeaders;
     const declared = Number(first(headers['content-length']));
     if (declared > req.limit) {
@@ -188,12 +254,12 @@ export class PoolWire implements Wire {
   }
 
   stats() {
-    const s = this.#pool.stats;
+    const s = this.#base.stats;
     return { connected: s.connected, running: s.running, pending: s.pending };
   }
 
   close(): Promise<void> {
-    return this.#pool.close();
+    return this.#base.close();
   }
 }
 
