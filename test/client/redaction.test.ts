@@ -16,6 +16,7 @@ import {
   processExchangeBody,
 } from '../../src/client/index.js';
 import { type FaultSpec, MALFORMED_BODIES, type Sandbox } from '../../src/sandbox/index.js';
+import { pemLine } from '../helpers/pem.js';
 import { startSandbox, UA } from '../helpers/sandbox.js';
 import { integratorCredentials, recordingFetch } from './helpers.js';
 
@@ -145,7 +146,7 @@ async function runSuite(client: NoonClient) {
   const t6 = await token();
   fault({
     endpoint: 'token.exchange',
-    action: { type: 'mutate', set: { 'result.private_key': '-----BEGIN RSA PRIVATE KEY-----\nMIIEtrunc' } },
+    action: { type: 'mutate', set: { 'result.private_key': `${pemLine('BEGIN')}\nMIIEtrunc` } },
   });
   await attempt(() => oauth.exchangeToken(t6.accessToken));
 

@@ -4,6 +4,7 @@
 // listConnections/getConnection return metadata only. The sandbox's own key cache is not the connector's data.
 
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -21,6 +22,7 @@ import {
   type Secret,
   startFaultStack,
 } from '../helpers/fault-stack.js';
+import { pemLine } from '../helpers/pem.js';
 import { PG_URL, postgresAvailable, tempDir } from '../helpers/stores.js';
 
 const pgOk = await postgresAvailable();
@@ -198,7 +200,7 @@ async function postgresDump(schema: string): Promise<Buffer> {
 describe('K1 the byte search itself (control)', () => {
   it('K1 finds a planted PEM line, access token, client secret and session cookie in a folder, and nothing in clean bytes', () => {
     const secrets: Secret[] = [
-      { label: 'pem line', value: 'MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun' },
+      { label: 'pem line', value: randomBytes(48).toString('base64') },
       { label: 'access token', value: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJQUkoifQ.c2lnbmF0dXJlLXZhbHVl' },
       { label: 'client secret', value: 'cs_0123456789abcdef0123456789abcdef' },
       { label: 'session cookie', value: 'npsid-0123456789abcdef0123456789' },
@@ -212,7 +214,7 @@ describe('K1 the byte search itself (control)', () => {
         Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(s.value)]),
       );
     }
-    writeFileSync(join(dir, 'marker.bin'), '-----BEGIN RSA PRIVATE KEY-----');
+    writeFileSync(join(dir, 'marker.bin'), pemLine('BEGIN'));
     const found = readAll(filesUnder(dir)).flatMap((f) => leaks(f.bytes, secrets));
     expect(new Set(found)).toEqual(new Set([...secrets.map((s) => s.label), 'PEM header or footer']));
   });

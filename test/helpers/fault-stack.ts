@@ -28,6 +28,7 @@ import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Attempt, Store } from '../../src/store/index.js';
 import type { Vault } from '../../src/vault/index.js';
+import { PEM_PRIVATE_ARMOUR } from './pem.js';
 import { startSandbox, UA } from './sandbox.js';
 import { freshStoreWithVault } from './stores.js';
 
@@ -114,7 +115,7 @@ export interface Secret {
 
 const SECRET_FIELDS = new Set(['access_token', 'private_key', 'code', 'client_secret', 'token']);
 /** Any PEM private key header or footer: PEM text where none may be. */
-export const PEM_MARKER = /-----(BEGIN|END) [A-Z ]*PRIVATE KEY-----/;
+export const PEM_MARKER = PEM_PRIVATE_ARMOUR;
 
 function pemSecrets(label: string, pem: string): Secret[] {
   const out: Secret[] = [{ label, value: pem }];

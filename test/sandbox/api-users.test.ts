@@ -5,6 +5,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SWITCHES, type KeyFile, type Sandbox } from '../../src/sandbox/index.js';
+import { pemLine } from '../helpers/pem.js';
 import { startSandbox } from '../helpers/sandbox.js';
 import { OAuthSteps, reason } from './oauth-steps.js';
 
@@ -76,7 +77,7 @@ describe('API User Service', () => {
       project_code: project,
       type: 'apijwt',
     });
-    expect(r.json.private_key.startsWith('-----BEGIN RSA PRIVATE KEY-----')).toBe(true);
+    expect(r.json.private_key.startsWith(pemLine('BEGIN'))).toBe(true);
     expect(createPrivateKey(r.json.private_key).asymmetricKeyDetails?.modulusLength).toBe(2048);
     expect(r.json.key_id).not.toBe(file.key_id);
     const entry = sb.ledger.entries({ sellerProject: project }).find((e) => e.keyId === r.json.key_id);

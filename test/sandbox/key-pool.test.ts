@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintOf, type KeyPair, KeyPool } from '../../src/sandbox/key-pool.js';
+import { pemLine } from '../helpers/pem.js';
 
 const dirs: string[] = [];
 let seeds: KeyPair[] = [];
@@ -68,11 +69,11 @@ describe('key pool', () => {
   it('NC3 issues RSA-2048 keys as PKCS#1 PEM, with a matching SPKI public key and fingerprint, all distinct', () => {
     expect(seeds).toHaveLength(4);
     for (const k of seeds) {
-      expect(k.privatePem.startsWith('-----BEGIN RSA PRIVATE KEY-----\n')).toBe(true);
+      expect(k.privatePem.startsWith(`${pemLine('BEGIN')}\n`)).toBe(true);
       const priv = createPrivateKey(k.privatePem);
       expect(priv.asymmetricKeyType).toBe('rsa');
       expect(priv.asymmetricKeyDetails?.modulusLength).toBe(2048);
-      expect(k.publicPem.startsWith('-----BEGIN PUBLIC KEY-----')).toBe(true);
+      expect(k.publicPem.startsWith(pemLine('BEGIN', 'PUBLIC KEY'))).toBe(true);
       const derived = createPublicKey(priv).export({ type: 'spki', format: 'pem' }).toString();
       expect(derived).toBe(k.publicPem);
       expect(k.fingerprint).toBe(fingerprintOf(k.publicPem));

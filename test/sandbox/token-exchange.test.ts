@@ -7,6 +7,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } fr
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ClientFixture, KeyFile, Sandbox } from '../../src/sandbox/index.js';
+import { pemLine } from '../helpers/pem.js';
 import { gw, startSandbox } from '../helpers/sandbox.js';
 import { OAuthSteps, pemLines, reason, TOKEN_EXCHANGE, UUID, WHOAMI } from './oauth-steps.js';
 
@@ -89,8 +90,8 @@ describe('token/exchange', () => {
     expect(Math.abs(Date.parse(file.issued_at) - before)).toBeLessThan(5000);
 
     // NC3: PKCS#1 PEM that node:crypto takes as an RSA-2048 key.
-    expect(file.private_key.startsWith('-----BEGIN RSA PRIVATE KEY-----\n')).toBe(true);
-    expect(file.private_key.trimEnd().endsWith('-----END RSA PRIVATE KEY-----')).toBe(true);
+    expect(file.private_key.startsWith(`${pemLine('BEGIN')}\n`)).toBe(true);
+    expect(file.private_key.trimEnd().endsWith(pemLine('END'))).toBe(true);
     const key = createPrivateKey(file.private_key);
     expect(key.asymmetricKeyType).toBe('rsa');
     expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);

@@ -6,9 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { gcmDecrypt, gcmEncrypt } from '../../src/vault/aead.js';
 import { encodeAad } from '../../src/vault/encoding.js';
 import { LocalKeyProvider, type SealContext, Vault } from '../../src/vault/index.js';
+import { pemLine } from '../helpers/pem.js';
 import { errorText, keys, MemoryMeta, rejectsWith, sellerA } from './helpers.js';
 
-const SECRET = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC seller secret 7f3a\n';
+const SECRET = `${pemLine('BEGIN', 'PRIVATE KEY')}\nnot-a-key seller secret 7f3a\n`;
 
 let vault: Vault;
 
