@@ -10,7 +10,16 @@ export interface PreparedRequest {
   body?: string;
 }
 
+/** One answer, in request order; `status` 0 when the request failed at the transport. */
+export interface LoadAnswer {
+  status: number;
+  ms: number;
+  /** Kept only with `keepBodies`. */
+  body: string;
+}
+
 export interface LoadResult {
+  answers: LoadAnswer[];
   sent: number;
   ok: number;
   statuses: Record<number, number>;
@@ -20,16 +29,17 @@ export interface LoadResult {
   latenciesMs: number[];
 }
 
-export function percentile(values: number[], p: number): number {
+export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
 export async function runLoad(
   origin: string,
-  requests: PreparedRequest[],
+  requests: readonly PreparedRequest[],
   inFlight: number,
+  o: { keepBodies?: boolean } = {},
 ): Promise<LoadResult> {
   const u = new URL(origin);
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname))
@@ -37,6 +47,7 @@ export async function runLoad(
   const pool = new Pool(origin, { connections: inFlight, pipelining: 1, keepAliveTimeout: 30_000 });
   const statuses: Record<number, number> = {};
   const latenciesMs: number[] = [];
+  const answers: LoadAnswer[] = new Array(requests.length);
   let next = 0;
   let ok = 0;
   let errors = 0;
@@ -54,19 +65,35 @@ export async function runLoad(
           headers: r.headers,
           body: r.body ?? null,
         });
-        await res.body.dump();
+        let body = '';
+        if (o.keepBodies) body = await res.body.text();
+        else await res.body.dump();
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
         if (res.statusCode === 200) ok++;
+        answers[i] = { status: res.statusCode, ms: performance.now() - t0, body };
       } catch {
         errors++;
+        answers[i] = { status: 0, ms: performance.now() - t0, body: '' };
       }
-      latenciesMs.push(performance.now() - t0);
+      latenciesMs.push(answers[i]!.ms);
     }
   }
-  await Promise.all(Array.from({ length: inFlight }, () => worker()));
+  try {
+    await Promise.all(Array.from({ length: Math.min(inFlight, requests.length) }, () => worker()));
+  } finally {
+    await pool.close();
+  }
   const seconds = (performance.now() - started) / 1000;
-  await pool.close();
-  return { sent: requests.length, ok, statuses, errors, seconds, perSecondOk: ok / seconds, latenciesMs };
+  return {
+    answers,
+    sent: requests.length,
+    ok,
+    statuses,
+    errors,
+    seconds,
+    perSecondOk: ok / seconds,
+    latenciesMs,
+  };
 }
 
 export function fmt(n: number, digits = 0): string {

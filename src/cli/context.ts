@@ -6,27 +6,19 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import {
-  loadCredentials,
-  NoonApiUsers,
-  NoonClient,
-  type NoonEnvironment,
-  NoonError,
-  NoonOAuth,
-  NoonSession,
-} from '../client/index.js';
+import { loadCredentials, NoonClient, NoonError } from '../client/index.js';
 import { ConnectError, type Connector, createConnector } from '../connect/index.js';
 import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
 import { createLogger } from '../service/logging.js';
-import { metaOf, openStore, type Store } from '../store/index.js';
 import {
-  LocalKeyProvider,
-  parseKeyConfig,
-  readKeyConfigFile,
-  Vault,
-  VaultError,
-  type VaultMeta,
-} from '../vault/index.js';
+  connectorOptions,
+  integratorParts,
+  noonEnvironment,
+  openVaultOn,
+  readMasterKey,
+} from '../service/wiring.js';
+import { openStore, type Store } from '../store/index.js';
+import { type parseKeyConfig, type Vault, VaultError } from '../vault/index.js';
 import { EXIT, type Io } from './io.js';
 
 /** An error that already knows its exit code; its message is safe to print. */
@@ -40,16 +32,7 @@ export class CliError extends Error {
   }
 }
 
-export function noonEnvironment(c: ServiceConfig): NoonEnvironment {
-  switch (c.noonEnv) {
-    case 'local':
-      return { local: c.noonLocalUrl! };
-    case 'custom':
-      return { authorizeUrl: c.noonAuthorizeUrl!, gatewayUrl: c.noonGatewayUrl! };
-    default:
-      return c.noonEnv;
-  }
-}
+export { noonEnvironment };
 
 /** The SQLite file a store URL names, or undefined for Postgres. */
 export function sqlitePath(storeUrl: string): string | undefined {
@@ -83,27 +66,17 @@ export async function openConfiguredStore(config: ServiceConfig): Promise<Store>
 
 export async function masterKeyOptions(config: ServiceConfig): Promise<ReturnType<typeof parseKeyConfig>> {
   try {
-    return config.masterKeyFile
-      ? await readKeyConfigFile(config.masterKeyFile)
-      : parseKeyConfig(config.masterKey);
+    return await readMasterKey(config);
   } catch (e) {
     throw new CliError(`master key: ${(e as Error).message}`, EXIT.CONFIG);
   }
 }
 
-export function storeMeta(store: Store): VaultMeta {
-  return metaOf(store);
-}
-
 /** Opens the vault; a missing, wrong or changed master key refuses (K5) and writes nothing. */
-export async function openVault(
-  config: ServiceConfig,
-  store: Store,
-  meta: VaultMeta = storeMeta(store),
-): Promise<Vault> {
+export async function openVault(config: ServiceConfig, store: Store): Promise<Vault> {
   const options = await masterKeyOptions(config);
   try {
-    return await Vault.open({ provider: new LocalKeyProvider(options), meta });
+    return await openVaultOn(store, options);
   } catch (e) {
     throw new CliError(`master key: ${(e as Error).message}`, EXIT.CONFIG);
   }
@@ -165,29 +138,8 @@ export async function openContext(
       } catch (e) {
         throw new CliError(`noon: ${(e as Error).message}`, EXIT.CONFIG);
       }
-      const integrator = new NoonSession(client, credentials);
-      connector = await createConnector({
-        noon: {
-          client,
-          oauth: new NoonOAuth({
-            session: integrator,
-            clientId: config.clientId,
-            clientSecret: config.clientSecret,
-          }),
-          apiUsers: new NoonApiUsers({ session: integrator }),
-        },
-        store,
-        vault: vault!,
-        environment: config.noonEnv === 'custom' ? 'custom' : config.noonEnv,
-        publicUrl: config.publicUrl,
-        returnPaths: config.returnPaths,
-        logger: ({ level, msg, ...fields }) => logger[level](fields, msg),
-        // Events still reach the webhook endpoints: their delivery rows are committed with the change and the
-        // running service's worker sends them.
-        ...(config.webhookUrls.length > 0
-          ? { webhooks: { endpoints: config.webhookUrls, secret: config.webhookSecret! } }
-          : {}),
-      });
+      const noon = integratorParts(config, client, credentials);
+      connector = await createConnector(connectorOptions(config, { noon, store, vault: vault!, logger }));
     }
   } catch (e) {
     await close();

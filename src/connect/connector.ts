@@ -1093,8 +1093,12 @@ export class Connector {
       sellerProject ?? (await this.#store.listCredentials({ channelIdentifier }))[0]?.sellerProject;
     if (project) {
       const inFlight = (
-        await this.#store.listAttempts({ statuses: ['EXCHANGE_SENT', 'KEY_STORED'], limit: 1000 })
-      ).filter((a) => a.sellerProject === project && a.id !== exceptAttemptId);
+        await this.#store.listAttempts({
+          statuses: ['EXCHANGE_SENT', 'KEY_STORED'],
+          sellerProject: project,
+          limit: 10,
+        })
+      ).filter((a) => a.id !== exceptAttemptId);
       if (inFlight.length > 0) {
         this.#log({
           level: 'warn',
@@ -1103,8 +1107,12 @@ export class Connector {
         });
         return 0;
       }
-      for (const a of await this.#store.listAttempts({ statuses: ['NEEDS_ATTENTION'], limit: 1000 })) {
-        if (a.sellerProject !== project || !a.rawExchangeSealed) continue;
+      for (const a of await this.#store.listAttempts({
+        statuses: ['NEEDS_ATTENTION'],
+        sellerProject: project,
+        limit: 1000,
+      })) {
+        if (!a.rawExchangeSealed) continue;
         for (const id of await this.#keyIdsIn(a)) ours.add(id);
       }
     }

@@ -2,6 +2,8 @@
 // building a Fetch Response and reading its body stream; anything else that touches it gets a real Response,
 // built once. On Node 20 that build-and-read is most of the cost of answering a forged callback.
 
+import { deferredPrototype } from './deferred.js';
+
 const LIGHT = Symbol('noon-connect.light-response');
 
 interface LightFields {
@@ -20,37 +22,7 @@ function realOf(r: Light): Response {
 }
 
 const lightPrototype: object = (() => {
-  const proto = Object.create(Response.prototype) as Record<PropertyKey, unknown>;
-  for (const key of Reflect.ownKeys(Response.prototype)) {
-    if (key === 'constructor') continue;
-    const d = Object.getOwnPropertyDescriptor(Response.prototype, key)!;
-    if (d.get) {
-      const get = d.get;
-      Object.defineProperty(proto, key, {
-        configurable: true,
-        get(this: Light) {
-          return get.call(realOf(this));
-        },
-      });
-    } else if (typeof d.value === 'function') {
-      const fn = d.value as (...args: unknown[]) => unknown;
-      Object.defineProperty(proto, key, {
-        configurable: true,
-        writable: true,
-        value(this: Light, ...args: unknown[]) {
-          return fn.apply(realOf(this), args);
-        },
-      });
-    }
-  }
-  for (const key of Reflect.ownKeys(new Response(null))) {
-    Object.defineProperty(proto, key, {
-      configurable: true,
-      get(this: Light) {
-        return (realOf(this) as unknown as Record<PropertyKey, unknown>)[key];
-      },
-    });
-  }
+  const proto = deferredPrototype(Response, new Response(null), (r) => realOf(r as Light));
   Object.defineProperty(proto, 'status', {
     configurable: true,
     get(this: Light) {

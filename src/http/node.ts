@@ -1,6 +1,7 @@
 // node:http adapter: IncomingMessage → Request, Response → ServerResponse.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { deferredPrototype } from './deferred.js';
 import type { ConnectHandler } from './handler.js';
 import { lightParts } from './light-response.js';
 
@@ -120,41 +121,7 @@ function fastHeaders(r: LazyRequest): Headers {
  * request, and any other member builds the real `Request` once and answers from it; `instanceof Request` holds.
  */
 const lazyRequestPrototype: object = (() => {
-  const proto = Object.create(Request.prototype) as Record<PropertyKey, unknown>;
-  for (const key of Reflect.ownKeys(Request.prototype)) {
-    if (key === 'constructor') continue;
-    const d = Object.getOwnPropertyDescriptor(Request.prototype, key)!;
-    if (d.get) {
-      const get = d.get;
-      Object.defineProperty(proto, key, {
-        configurable: true,
-        enumerable: d.enumerable ?? false,
-        get(this: LazyRequest) {
-          return get.call(realOf(this));
-        },
-      });
-    } else if (typeof d.value === 'function') {
-      const fn = d.value as (...args: unknown[]) => unknown;
-      Object.defineProperty(proto, key, {
-        configurable: true,
-        writable: true,
-        enumerable: d.enumerable ?? false,
-        value(this: LazyRequest, ...args: unknown[]) {
-          return fn.apply(realOf(this), args);
-        },
-      });
-    }
-  }
-  // A real Request keeps its state in own (symbol-keyed) properties that other Fetch code reads directly, e.g.
-  // `new Request(request)` or `fetch(request)`; the lazy one answers those from the real one too.
-  for (const key of Reflect.ownKeys(new Request('http://localhost/'))) {
-    Object.defineProperty(proto, key, {
-      configurable: true,
-      get(this: LazyRequest) {
-        return (realOf(this) as unknown as Record<PropertyKey, unknown>)[key];
-      },
-    });
-  }
+  const proto = deferredPrototype(Request, new Request('http://localhost/'), (r) => realOf(r as LazyRequest));
   Object.defineProperties(proto, {
     method: {
       configurable: true,

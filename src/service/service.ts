@@ -6,26 +6,19 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import {
-  loadCredentials,
-  NoonApiUsers,
-  NoonClient,
-  type NoonEnvironment,
-  type NoonLogEntry,
-  NoonOAuth,
-  NoonSession,
-} from '../client/index.js';
-import { type Connector, type ConnectorLogEntry, createConnector, WebhookWorker } from '../connect/index.js';
+import { loadCredentials, NoonClient, type NoonLogEntry } from '../client/index.js';
+import { type Connector, createConnector, WebhookWorker } from '../connect/index.js';
 import { createConnectHandler } from '../http/index.js';
 import { sendWebResponse, toWebRequest } from '../http/node.js';
-import { metaOf, openStore, type Store } from '../store/index.js';
-import { LocalKeyProvider, parseKeyConfig, readKeyConfigFile, Vault } from '../vault/index.js';
+import { openStore, type Store } from '../store/index.js';
+import type { Vault } from '../vault/index.js';
 import { createApiHandler } from './api.js';
 import type { ServiceConfig } from './config.js';
 import { createDashboardHandler } from './dashboard.js';
 import { ConnectLinks } from './links.js';
 import { createLogger } from './logging.js';
 import { type ServiceMetrics, serviceMetrics } from './metrics.js';
+import { connectorOptions, integratorParts, noonEnvironment, openVaultOn, readMasterKey } from './wiring.js';
 
 /** What the dashboard and the REST API share. */
 export interface ServiceContext {
@@ -78,17 +71,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
 };
 
-function noonEnvironment(c: ServiceConfig): NoonEnvironment {
-  switch (c.noonEnv) {
-    case 'local':
-      return { local: c.noonLocalUrl! };
-    case 'custom':
-      return { authorizeUrl: c.noonAuthorizeUrl!, gatewayUrl: c.noonGatewayUrl! };
-    default:
-      return c.noonEnv;
-  }
-}
-
 const KNOWN_ENDPOINTS = new Set([
   'login',
   'whoami',
@@ -124,11 +106,9 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   const metrics = serviceMetrics();
 
   // Master key first: without the right one nothing else may start, and nothing is written (K5).
-  let providerOptions: ReturnType<typeof parseKeyConfig>;
+  let providerOptions: Awaited<ReturnType<typeof readMasterKey>>;
   try {
-    providerOptions = config.masterKeyFile
-      ? await readKeyConfigFile(config.masterKeyFile)
-      : parseKeyConfig(config.masterKey);
+    providerOptions = await readMasterKey(config);
   } catch (e) {
     throw new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY');
   }
@@ -147,10 +127,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   };
   let vault: Vault;
   try {
-    vault = await Vault.open({
-      provider: new LocalKeyProvider(providerOptions),
-      meta: metaOf(store),
-    });
+    vault = await openVaultOn(store, providerOptions);
   } catch (e) {
     return fail(new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY'));
   }
@@ -192,7 +169,8 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   } catch (e) {
     return fail(new StartupError(`noon: ${(e as Error).message}`, 'NOON'));
   }
-  const integrator = new NoonSession(client, credentials);
+  const noon = integratorParts(config, client, credentials);
+  const integrator = noon.integrator;
   if (deps.verifyNoonLogin ?? true) {
     try {
       await integrator.login();
@@ -205,32 +183,12 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
       );
     }
   }
-  const oauth = new NoonOAuth({
-    session: integrator,
-    clientId: config.clientId,
-    clientSecret: config.clientSecret,
-  });
-  const apiUsers = new NoonApiUsers({ session: integrator });
-
-  const connectorLog = (e: ConnectorLogEntry) => {
-    const { level, msg, ...fields } = e;
-    logger[level](fields, msg);
-  };
   let connector: Connector;
   try {
     connector = await createConnector({
-      noon: { client, oauth, apiUsers },
-      store,
-      vault,
-      environment: config.noonEnv === 'custom' ? 'custom' : config.noonEnv,
-      publicUrl: config.publicUrl,
-      returnPaths: config.returnPaths,
-      logger: connectorLog,
+      ...connectorOptions(config, { noon, store, vault, logger }),
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.stepHook ? { stepHook: deps.stepHook } : {}),
-      ...(config.webhookUrls.length > 0
-        ? { webhooks: { endpoints: config.webhookUrls, secret: config.webhookSecret! } }
-        : {}),
       onEvent: (e) => {
         if (e.type === 'connected' || e.type === 'reconnected') metrics.connectsCompleted.inc();
         if (e.type === 'failed') metrics.connectsFailed.inc({ code: e.data.error_code ?? 'unknown' });

@@ -333,6 +333,10 @@ export class SqlStore implements Store {
       where.push('connection_id = ?');
       params.push(q.connectionId);
     }
+    if (q.sellerProject !== undefined) {
+      where.push('seller_project = ?');
+      params.push(q.sellerProject);
+    }
     if (q.statuses?.length) {
       where.push(`status IN (${placeholders(q.statuses.length)})`);
       params.push(...q.statuses);

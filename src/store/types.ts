@@ -218,6 +218,7 @@ export interface Store {
     tenant?: string;
     kind?: AttemptKind;
     connectionId?: string;
+    sellerProject?: string;
     limit?: number;
     /** `oldest` orders by last update, oldest first (the reconciler); default newest created first. */
     order?: 'oldest' | 'newest';

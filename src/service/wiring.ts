@@ -1,0 +1,78 @@
+// The pieces the service and the operator commands build the same way from one configuration; each caller
+// wraps failures in its own error (StartupError for the service, CliError with an exit code for the CLI).
+
+import type { Logger } from 'pino';
+import {
+  NoonApiUsers,
+  type NoonClient,
+  type NoonCredentials,
+  type NoonEnvironment,
+  NoonOAuth,
+  NoonSession,
+} from '../client/index.js';
+import type { ConnectorLogEntry, ConnectorOptions, NoonParts } from '../connect/index.js';
+import { metaOf, type Store } from '../store/index.js';
+import {
+  LocalKeyProvider,
+  type LocalKeyProviderOptions,
+  parseKeyConfig,
+  readKeyConfigFile,
+  Vault,
+} from '../vault/index.js';
+import type { ServiceConfig } from './config.js';
+
+export function noonEnvironment(c: ServiceConfig): NoonEnvironment {
+  switch (c.noonEnv) {
+    case 'local':
+      return { local: c.noonLocalUrl! };
+    case 'custom':
+      return { authorizeUrl: c.noonAuthorizeUrl!, gatewayUrl: c.noonGatewayUrl! };
+    default:
+      return c.noonEnv;
+  }
+}
+
+/** The master key versions, from the key file or the variable. */
+export function readMasterKey(c: ServiceConfig): Promise<LocalKeyProviderOptions> {
+  return c.masterKeyFile
+    ? readKeyConfigFile(c.masterKeyFile)
+    : Promise.resolve().then(() => parseKeyConfig(c.masterKey));
+}
+
+/** The vault over the store's meta table: a missing, wrong or changed master key refuses and writes nothing. */
+export function openVaultOn(store: Store, options: LocalKeyProviderOptions): Promise<Vault> {
+  return Vault.open({ provider: new LocalKeyProvider(options), meta: metaOf(store) });
+}
+
+/** The integrator's session and the OAuth and API User Service calls made over it. */
+export function integratorParts(
+  c: ServiceConfig,
+  client: NoonClient,
+  credentials: NoonCredentials,
+): NoonParts & { integrator: NoonSession } {
+  const integrator = new NoonSession(client, credentials);
+  return {
+    client,
+    integrator,
+    oauth: new NoonOAuth({ session: integrator, clientId: c.clientId, clientSecret: c.clientSecret }),
+    apiUsers: new NoonApiUsers({ session: integrator }),
+  };
+}
+
+/** Connector options every process of one deployment shares (environment, URLs, webhooks, logging). */
+export function connectorOptions(
+  c: ServiceConfig,
+  o: { noon: NoonParts; store: Store; vault: Vault; logger: Logger },
+): ConnectorOptions {
+  return {
+    noon: { client: o.noon.client, oauth: o.noon.oauth, apiUsers: o.noon.apiUsers },
+    store: o.store,
+    vault: o.vault,
+    environment: c.noonEnv === 'custom' ? 'custom' : c.noonEnv,
+    publicUrl: c.publicUrl,
+    returnPaths: c.returnPaths,
+    logger: ({ level, msg, ...fields }: ConnectorLogEntry) => o.logger[level](fields, msg),
+    // Delivery rows are committed with each change; whichever process runs a webhook worker sends them.
+    ...(c.webhookUrls.length > 0 ? { webhooks: { endpoints: c.webhookUrls, secret: c.webhookSecret! } } : {}),
+  };
+}
