@@ -9,14 +9,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
-import {
-  type FetchLike,
-  NoonApiUsers,
-  NoonClient,
-  NoonOAuth,
-  NoonSession,
-  parseCredentials,
-} from '../../src/client/index.js';
+import type { FetchLike } from '../../src/client/index.js';
 import { type ConnectorOptions, createConnector } from '../../src/connect/index.js';
 import { connectMiddleware } from '../../src/http/express.js';
 import { registerConnectRoutes } from '../../src/http/fastify.js';
@@ -24,8 +17,8 @@ import { type ConnectHandler, createConnectHandler, type StartParams } from '../
 import { honoConnect } from '../../src/http/hono.js';
 import { sendWebResponse, toNodeListener, toWebRequest } from '../../src/http/node.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
-import type { Stack } from './connect.js';
-import { startSandbox, UA } from './sandbox.js';
+import { noonParts, type Stack, startFromQuery, testConnectorOptions } from './connect.js';
+import { startSandbox } from './sandbox.js';
 import { freshStoreWithVault } from './stores.js';
 
 /** The app's own route, served by every framework beside the connect endpoints. */
@@ -181,21 +174,7 @@ export function clientParts(
         return r;
       }
     : undefined;
-  const client = new NoonClient({
-    environment: { local: sb.url },
-    userAgent: UA,
-    clock: { now: () => sb.clock.now() },
-    timeoutMs: 5000,
-    retry: { baseDelayMs: 10, maxDelayMs: 50 },
-    logger: (e) => logs.push(e),
-    ...(capture ? { fetch: capture } : {}),
-  });
-  const integrator = new NoonSession(client, parseCredentials(sb.fixtures.integrator.key!));
-  return {
-    client,
-    oauth: new NoonOAuth({ session: integrator, clientId, clientSecret }),
-    apiUsers: new NoonApiUsers({ session: integrator }),
-  };
+  return noonParts(sb, clientId, clientSecret, logs, capture ? { fetch: capture } : {});
 }
 
 /** A whole stack whose connector is served through `o.target`; `connectSeller` works on it as on `startStack`. */
@@ -220,24 +199,12 @@ export async function buildStack(o: BuildOptions = {}): Promise<BuiltStack> {
     noon: parts,
     store,
     vault,
-    environment: 'sandbox',
-    publicUrl: served.origin,
-    clock: { now: () => sb.clock.now() },
-    logger: (e) => logs.push(e),
-    slotWaitMs: 5000,
+    ...testConnectorOptions(sb, served.origin, logs),
     ...o.connector,
   });
   const inner = createConnectHandler({
     connector,
-    authorizeStart:
-      o.authorizeStart ??
-      ((req) => {
-        const u = new URL(req.url);
-        return {
-          tenant: u.searchParams.get('tenant') ?? 'tenant-1',
-          returnTo: u.searchParams.get('return_to') ?? '/',
-        };
-      }),
+    authorizeStart: o.authorizeStart ?? startFromQuery,
   });
   handler = o.wrapHandler ? o.wrapHandler(inner) : inner;
   return {

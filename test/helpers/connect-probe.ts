@@ -10,22 +10,13 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import {
-  type FetchLike,
-  NoonApiUsers,
-  NoonClient,
-  type NoonEnvironment,
-  NoonOAuth,
-  NoonSession,
-  parseCredentials,
-} from '../../src/client/index.js';
+import type { FetchLike, NoonEnvironment } from '../../src/client/index.js';
 import { type Connector, type ConnectorOptions, createConnector } from '../../src/connect/index.js';
 import { type ConnectHandler, createConnectHandler, toNodeListener } from '../../src/http/index.js';
 import type { JournalEntry, Sandbox } from '../../src/sandbox/index.js';
-import type { Store } from '../../src/store/index.js';
+import { metaOf, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
-import type { Browser } from './connect.js';
-import { UA } from './sandbox.js';
+import { type Browser, noonParts, startFromQuery, testConnectorOptions } from './connect.js';
 import { SecretSearch } from './secret-search.js';
 import { freshPostgres, freshSqlite } from './stores.js';
 
@@ -148,11 +139,7 @@ export async function startProbeStack(o: ProbeOptions): Promise<ProbeStack> {
     const meta = rawStore;
     vault = await Vault.open({
       provider: new LocalKeyProvider({ current: 'v1', keys: { v1: masterKey } }),
-      meta: {
-        get: (n) => meta.getMeta(n),
-        set: (n, v) => meta.setMeta(n, v),
-        setIfAbsent: (n, v) => meta.setMetaIfAbsent(n, v),
-      },
+      meta: metaOf(meta),
     });
   }
   const store = recordingStore(rawStore, calls);
@@ -175,40 +162,21 @@ export async function startProbeStack(o: ProbeOptions): Promise<ProbeStack> {
   const integratorKey = sb.fixtures.integrator.key!;
   search.addPem(integratorKey.private_key);
 
-  const noonClient = new NoonClient({
+  const parts = noonParts(sb, client.clientId, client.clientSecret, logs, {
     environment: o.noonEnvironment ?? { local: sb.url },
-    userAgent: UA,
-    clock: { now: () => sb.clock.now() },
-    timeoutMs: 5000,
-    retry: { baseDelayMs: 10, maxDelayMs: 50 },
-    logger: (e) => logs.push(e),
     fetch: search.tap(o.fetch ?? ((input, init) => fetch(input, init))),
   });
-  const session = new NoonSession(noonClient, parseCredentials(integratorKey));
+  const _noonClient = parts.client;
   const connector = await createConnector({
-    noon: {
-      client: noonClient,
-      oauth: new NoonOAuth({ session, clientId: client.clientId, clientSecret: client.clientSecret }),
-      apiUsers: new NoonApiUsers({ session }),
-    },
+    noon: parts,
     store,
     vault,
-    environment: 'sandbox',
-    publicUrl: origin,
-    clock: { now: () => sb.clock.now() },
-    logger: (e) => logs.push(e),
-    slotWaitMs: 5000,
+    ...testConnectorOptions(sb, origin, logs),
     ...o.connector,
   });
   handler = createConnectHandler({
     connector,
-    authorizeStart: (req) => {
-      const u = new URL(req.url);
-      return {
-        tenant: u.searchParams.get('tenant') ?? 'tenant-1',
-        returnTo: u.searchParams.get('return_to') ?? '/',
-      };
-    },
+    authorizeStart: startFromQuery,
     onError: (e) => {
       errors.push(e);
       search.captureError('handler onError', e);

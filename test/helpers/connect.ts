@@ -7,12 +7,13 @@ import type { AddressInfo } from 'node:net';
 import {
   NoonApiUsers,
   NoonClient,
+  type NoonClientOptions,
   NoonOAuth,
   NoonSession,
   parseCredentials,
 } from '../../src/client/index.js';
 import { type Connector, type ConnectorOptions, createConnector } from '../../src/connect/index.js';
-import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
+import { createConnectHandler, type StartParams, toNodeListener } from '../../src/http/index.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Store } from '../../src/store/index.js';
 import type { Vault } from '../../src/vault/index.js';
@@ -45,21 +46,48 @@ export interface StackOptions {
   sandboxInstance?: Sandbox;
 }
 
-/** Integrator-side client parts for a sandbox. */
-export function noonParts(sb: Sandbox, clientId: string, clientSecret: string, logs: unknown[] = []) {
-  const client = new NoonClient({
+/** Integrator-side client parts for a sandbox; `client` overrides options of the test client (fetch, sleep…). */
+export function noonParts(
+  sb: Sandbox,
+  clientId: string,
+  clientSecret: string,
+  logs: unknown[] = [],
+  client: Partial<NoonClientOptions> = {},
+) {
+  const noon = new NoonClient({
     environment: { local: sb.url },
     userAgent: UA,
     clock: { now: () => sb.clock.now() },
     timeoutMs: 5000,
     retry: { baseDelayMs: 10, maxDelayMs: 50 },
     logger: (e) => logs.push(e),
+    ...client,
   });
-  const integrator = new NoonSession(client, parseCredentials(sb.fixtures.integrator.key!));
+  const integrator = new NoonSession(noon, parseCredentials(sb.fixtures.integrator.key!));
   return {
-    client,
+    client: noon,
     oauth: new NoonOAuth({ session: integrator, clientId, clientSecret }),
     apiUsers: new NoonApiUsers({ session: integrator }),
+  };
+}
+
+/** The test stacks' start rule: tenant and return path from the query (tests play the integrator's own auth). */
+export const startFromQuery = (req: Request): StartParams => {
+  const u = new URL(req.url);
+  return {
+    tenant: u.searchParams.get('tenant') ?? 'tenant-1',
+    returnTo: u.searchParams.get('return_to') ?? '/',
+  };
+};
+
+/** Connector options every test stack shares: the sandbox environment and clock, logs captured. */
+export function testConnectorOptions(sb: Sandbox, publicUrl: string, logs: unknown[]) {
+  return {
+    environment: 'sandbox',
+    publicUrl,
+    clock: { now: () => sb.clock.now() },
+    logger: (e: unknown) => logs.push(e),
+    slotWaitMs: 5000,
   };
 }
 
@@ -85,23 +113,10 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     noon: noonParts(sb, client.clientId, client.clientSecret, logs),
     store,
     vault,
-    environment: 'sandbox',
-    publicUrl: origin,
-    clock: { now: () => sb.clock.now() },
-    logger: (e) => logs.push(e),
-    slotWaitMs: 5000,
+    ...testConnectorOptions(sb, origin, logs),
     ...o.connector,
   });
-  handler = createConnectHandler({
-    connector,
-    authorizeStart: (req) => {
-      const u = new URL(req.url);
-      return {
-        tenant: u.searchParams.get('tenant') ?? 'tenant-1',
-        returnTo: u.searchParams.get('return_to') ?? '/',
-      };
-    },
-  });
+  handler = createConnectHandler({ connector, authorizeStart: startFromQuery });
   return {
     sb,
     store,

@@ -8,14 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import {
-  type FetchLike,
-  NoonApiUsers,
-  NoonClient,
-  NoonOAuth,
-  NoonSession,
-  parseCredentials,
-} from '../../src/client/index.js';
+import type { FetchLike, NoonClient } from '../../src/client/index.js';
 import { sha256Hex } from '../../src/connect/binding.js';
 import {
   type ConnectEvent,
@@ -28,8 +21,9 @@ import { createConnectHandler, toNodeListener } from '../../src/http/index.js';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Attempt, Store } from '../../src/store/index.js';
 import type { Vault } from '../../src/vault/index.js';
+import { noonParts, startFromQuery, testConnectorOptions } from './connect.js';
 import { PEM_PRIVATE_ARMOUR } from './pem.js';
-import { startSandbox, UA } from './sandbox.js';
+import { startSandbox } from './sandbox.js';
 import { freshStoreWithVault } from './stores.js';
 
 // --- the recorded wire -------------------------------------------------------------------------------
@@ -303,55 +297,28 @@ export async function startFaultStack(o: FaultStackOptions = {}): Promise<FaultS
   });
   const sentClientSecret = o.sendClientSecret ?? registered.clientSecret;
 
-  const client = new NoonClient({
-    environment: { local: sb.url },
-    userAgent: UA,
-    clock: { now: () => sb.clock.now() },
-    timeoutMs: 5000,
-    retry: { baseDelayMs: 10, maxDelayMs: 50 },
-    logger: (e) => logs.push(e),
+  const parts = noonParts(sb, registered.clientId, sentClientSecret, logs, {
     fetch: wire.fetch,
     // Retry-After is honoured by moving the sandbox's clock, never by sleeping.
-    sleep: async (ms) => {
+    sleep: async (ms: number) => {
       waits.push(ms);
       sb.clock.advance(ms);
     },
   });
-  const integrator = new NoonSession(client, parseCredentials(sb.fixtures.integrator.key!));
+  const client = parts.client;
   let stepHook: Parameters<FaultStack['setStepHook']>[0];
   const connector = await createConnector({
-    noon: {
-      client,
-      oauth: new NoonOAuth({
-        session: integrator,
-        clientId: registered.clientId,
-        clientSecret: sentClientSecret,
-      }),
-      apiUsers: new NoonApiUsers({ session: integrator }),
-    },
+    noon: parts,
     store,
     vault,
-    environment: 'sandbox',
-    publicUrl: origin,
-    clock: { now: () => sb.clock.now() },
-    logger: (e) => logs.push(e),
+    ...testConnectorOptions(sb, origin, logs),
     onEvent: (e) => events.push(e),
     stepHook: async (step, a) => {
       await stepHook?.(step, a);
     },
-    slotWaitMs: 5000,
     ...o.connector,
   });
-  handler = createConnectHandler({
-    connector,
-    authorizeStart: (req) => {
-      const u = new URL(req.url);
-      return {
-        tenant: u.searchParams.get('tenant') ?? 'tenant-1',
-        returnTo: u.searchParams.get('return_to') ?? '/',
-      };
-    },
-  });
+  handler = createConnectHandler({ connector, authorizeStart: startFromQuery });
 
   const integratorPem = sb.fixtures.integrator.key!.private_key;
   let closing: Promise<void> | undefined;
