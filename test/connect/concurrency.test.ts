@@ -2,11 +2,10 @@
 // connector process and across two processes sharing a store; two reconcilers racing over the same stuck
 // attempts. The sandbox's journal and ledger say what happened upstream.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { Browser } from '../helpers/connect.js';
-import { type ConnectChild, CrashBench } from '../helpers/crash-harness.js';
-import { startSandbox } from '../helpers/sandbox.js';
+import { type ConnectChild, CrashBench, useCrashSandbox } from '../helpers/crash-harness.js';
 import { postgresAvailable } from '../helpers/stores.js';
 
 const TEST_MS = 90_000;
@@ -15,18 +14,16 @@ const PAST_THRESHOLDS_MS = 2 * 60_000;
 let sb: Sandbox;
 let bench: CrashBench | undefined;
 
-beforeAll(async () => {
-  sb = await startSandbox();
-});
-afterAll(async () => {
-  await sb?.close();
-});
-afterEach(async () => {
-  // A fault a test armed but did not use must not reach the next test.
-  sb.faults.clear();
-  await bench?.close();
-  bench = undefined;
-});
+// A fault a test armed but did not use must not reach the next test; each test's bench is closed after it.
+useCrashSandbox(
+  (s) => {
+    sb = s;
+  },
+  async () => {
+    await bench?.close();
+    bench = undefined;
+  },
+);
 
 /**
  * Two browsers start a connect for one seller (each at its own connector), consent, and hit their callbacks at

@@ -3,10 +3,9 @@
 // ledger must equal the stored keys plus the flagged orphans, no attempt may be left mid-way, and no secret may
 // be on disk in plain text. The sandbox lives in the test process, so it outlives every kill.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
-import { type ConnectChild, CrashBench, TcpRelay } from '../helpers/crash-harness.js';
-import { startSandbox } from '../helpers/sandbox.js';
+import { type ConnectChild, CrashBench, TcpRelay, useCrashSandbox } from '../helpers/crash-harness.js';
 import { PG_URL, postgresAvailable } from '../helpers/stores.js';
 
 const TEST_MS = 90_000;
@@ -16,18 +15,16 @@ const PAST_THRESHOLDS_MS = 2 * 60_000;
 let sb: Sandbox;
 let bench: CrashBench | undefined;
 
-beforeAll(async () => {
-  sb = await startSandbox();
-});
-afterAll(async () => {
-  await sb?.close();
-});
-afterEach(async () => {
-  // A fault a test armed but did not use must not reach the next test.
-  sb.faults.clear();
-  await bench?.close();
-  bench = undefined;
-});
+// A fault a test armed but did not use must not reach the next test; each test's bench is closed after it.
+useCrashSandbox(
+  (s) => {
+    sb = s;
+  },
+  async () => {
+    await bench?.close();
+    bench = undefined;
+  },
+);
 
 /** Kill, then a fresh connector on the same store after the clock passed the thresholds; two reconcilers at once. */
 async function restartAndReconcile(b: CrashBench, killed: ConnectChild, portIndex = 0) {

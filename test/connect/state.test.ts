@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { issueState, STATE_LENGTH } from '../../src/connect/binding.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import type { Attempt } from '../../src/store/index.js';
@@ -15,8 +15,8 @@ import {
   type ProbeStack,
   type Received,
   startProbeStack,
+  useProbeStack,
 } from '../helpers/connect-probe.js';
-import { startSandbox } from '../helpers/sandbox.js';
 import { SecretSearch } from '../helpers/secret-search.js';
 import { postgresAvailable } from '../helpers/stores.js';
 
@@ -41,23 +41,19 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 let sb: Sandbox;
 let stack: ProbeStack;
 
-beforeAll(async () => {
-  sb = await startSandbox();
-  stack = await startProbeStack({ sandbox: sb });
-});
-
-afterAll(async () => {
-  await stack?.close();
-  await sb?.close();
-});
-
 // The secret search runs after every test, over everything captured so far.
-afterEach(() => {
-  expect(stack.search.count('client secret')).toBeGreaterThan(0);
-  expect(stack.search.findings()).toEqual([]);
-  // Nothing reached the handler's unexpected-error path (a 500 page would hide a bug behind a refusal).
-  expect(stack.errors).toEqual([]);
+useProbeStack((s, st) => {
+  sb = s;
+  stack = st;
 });
+
+/** The callback URL Noon redirects to, with a code and the state. */
+function callbackUrl(code: string, state: string): string {
+  return stack.callback([
+    ['code', code],
+    ['state', state],
+  ]);
+}
 
 function expectRejected(r: Received, status = 400): void {
   expect(r.status).toBe(status);
@@ -225,15 +221,7 @@ describe('S2 forged, missing and unbound states', () => {
       expect(methodsSince(stack, from)).toEqual([]);
       expect(stack.upstreamSince(mark)).toEqual([]);
       // Nothing above touched the real state: it still connects.
-      expectConnected(
-        await stack.request(
-          b,
-          stack.callback([
-            ['code', code],
-            ['state', state],
-          ]),
-        ),
-      );
+      expectConnected(await stack.request(b, callbackUrl(code, state)));
     } finally {
       await other.close();
     }
@@ -246,10 +234,7 @@ describe('S2 forged, missing and unbound states', () => {
     const code = stack.authorize(state, { projectCode: seller.projectCode });
     const bind = b.cookies.get('nc_bind')!;
     expect(bind).toMatch(B64URL_22);
-    const url = stack.callback([
-      ['code', code],
-      ['state', state],
-    ]);
+    const url = callbackUrl(code, state);
     const mark = stack.journalMark();
     const from = stack.calls.length;
     for (const cookie of [
@@ -313,10 +298,7 @@ describe('S3 a state from another browser', () => {
     await stack.start(attacker, { tenant: 'tenant-s3' });
     expect(attacker.cookies.get('nc_bind')).not.toBe(owner.cookies.get('nc_bind'));
     const code = stack.authorize(state, { projectCode: seller.projectCode });
-    const url = stack.callback([
-      ['code', code],
-      ['state', state],
-    ]);
+    const url = callbackUrl(code, state);
     const mark = stack.journalMark();
     const from = stack.calls.length;
 
@@ -352,10 +334,7 @@ describe('S4 expiry', () => {
     const code = stack.authorize(state, { projectCode: seller.projectCode });
     sb.clock.advance(10 * 60_000);
     const mark = stack.journalMark();
-    const url = stack.callback([
-      ['code', code],
-      ['state', state],
-    ]);
+    const url = callbackUrl(code, state);
     const expired = await stack.request(b, url);
     expect(expired.status).toBe(400);
     expect(expired.text).toContain('This link expired');
@@ -494,10 +473,7 @@ describe('S6 refresh after success', () => {
     const b = new Browser();
     const { state } = await stack.start(b, { tenant: 'tenant-s6' });
     const code = stack.authorize(state, { projectCode: seller.projectCode });
-    const url = stack.callback([
-      ['code', code],
-      ['state', state],
-    ]);
+    const url = callbackUrl(code, state);
     const first = await stack.request(b, url);
     expectConnected(first);
     const mark = stack.journalMark();
@@ -557,15 +533,7 @@ describe('S7 repeated parameters', () => {
     for (const pairs of variants) expectRejected(await stack.request(b, stack.callback(pairs)));
     expect(methodsSince(stack, from)).toEqual([]);
     expect(stack.upstreamSince(mark)).toEqual([]);
-    expectConnected(
-      await stack.request(
-        b,
-        stack.callback([
-          ['code', code],
-          ['state', state],
-        ]),
-      ),
-    );
+    expectConnected(await stack.request(b, callbackUrl(code, state)));
   });
 });
 
@@ -618,10 +586,7 @@ describe('S8 values only from the stored record', () => {
     const code = stack.authorize(state, { projectCode: seller.projectCode });
     const bind = b.cookies.get('nc_bind')!;
     const flipped = `${bind.slice(0, 5)}${bind[5] === 'A' ? 'B' : 'A'}${bind.slice(6)}`;
-    const url = stack.callback([
-      ['code', code],
-      ['state', state],
-    ]);
+    const url = callbackUrl(code, state);
     const mark = stack.journalMark();
     // Cookies that only add fields are ignored: the binding still decides, and it is missing here.
     const extra = await stack.request(new Browser(), url, {
@@ -715,15 +680,7 @@ describe('the secret search itself', () => {
     const b = new Browser();
     const { state: issued } = await stack.start(b, { tenant: 'tenant-search' });
     const issuedCode = stack.authorize(issued, { projectCode: seller.projectCode });
-    expectConnected(
-      await stack.request(
-        b,
-        stack.callback([
-          ['code', issuedCode],
-          ['state', issued],
-        ]),
-      ),
-    );
+    expectConnected(await stack.request(b, callbackUrl(issuedCode, issued)));
     for (const kind of [
       'client secret',
       'code',

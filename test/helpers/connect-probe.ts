@@ -10,6 +10,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { FetchLike, NoonEnvironment } from '../../src/client/index.js';
 import { type Connector, type ConnectorOptions, createConnector } from '../../src/connect/index.js';
 import { type ConnectHandler, createConnectHandler, toNodeListener } from '../../src/http/index.js';
@@ -17,6 +18,7 @@ import type { JournalEntry, Sandbox } from '../../src/sandbox/index.js';
 import { metaOf, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 import { type Browser, noonParts, startFromQuery, testConnectorOptions } from './connect.js';
+import { startSandbox } from './sandbox.js';
 import { SecretSearch } from './secret-search.js';
 import { freshPostgres, freshSqlite } from './stores.js';
 
@@ -337,4 +339,28 @@ export function freshSeller(sb: Sandbox): { email: string; password: string; pro
   const projectCode = `PRJ7${n}`;
   const s = sb.addSeller({ email: `seller${n}@probe.example`, projects: [{ project_code: projectCode }] });
   return { email: s.email, password: s.password, projectCode };
+}
+
+/**
+ * A sandbox and a probe stack for a whole test file, handed to `bind` once started; after every test the secret
+ * search must find nothing and no request may have reached the handler's unexpected-error path.
+ */
+export function useProbeStack(bind: (sb: Sandbox, stack: ProbeStack) => void): void {
+  let sb: Sandbox | undefined;
+  let stack: ProbeStack | undefined;
+  beforeAll(async () => {
+    sb = await startSandbox();
+    stack = await startProbeStack({ sandbox: sb });
+    bind(sb, stack);
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await sb?.close();
+  });
+  afterEach(() => {
+    expect(stack!.search.count('client secret')).toBeGreaterThan(0);
+    expect(stack!.search.findings()).toEqual([]);
+    // A 500 page would hide a bug behind a refusal.
+    expect(stack!.errors).toEqual([]);
+  });
 }

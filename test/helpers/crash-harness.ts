@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { NoonClient, NoonSession, parseCredentials, type Whoami } from '../../src/client/index.js';
 import type { ReconcileReport, Step } from '../../src/connect/index.js';
 import type { LedgerEntry, Sandbox } from '../../src/sandbox/index.js';
@@ -20,7 +20,7 @@ import { metaOf } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 import { Browser } from './connect.js';
 import type { ChildConfig } from './connect-child.js';
-import { UA } from './sandbox.js';
+import { startSandbox, UA } from './sandbox.js';
 import { SecretSearch } from './secret-search.js';
 import { freshPostgres, freshSqlite, PG_URL } from './stores.js';
 
@@ -526,4 +526,24 @@ export class CrashBench {
     await this.#drop().catch(() => {});
     if (this.file) rmSync(dirname(this.file), { recursive: true, force: true });
   }
+}
+
+/**
+ * The sandbox of a crash test file (it lives in the test process and outlives every kill): started once and
+ * handed to `bind`; after each test the faults it armed are cleared and `cleanup` (closing that test's bench)
+ * runs.
+ */
+export function useCrashSandbox(bind: (sb: Sandbox) => void, cleanup: () => Promise<void>): void {
+  let sb: Sandbox | undefined;
+  beforeAll(async () => {
+    sb = await startSandbox();
+    bind(sb);
+  });
+  afterAll(async () => {
+    await sb?.close();
+  });
+  afterEach(async () => {
+    sb?.faults.clear();
+    await cleanup();
+  });
 }
