@@ -2,6 +2,7 @@
 // field assertions by name (extra fields are ignored), Noon's error shape (NC37) and Retry-After.
 
 import { codeForStatus, NoonError } from './errors.js';
+import { BodyTooLarge, readStreamLimited } from './transport.js';
 
 /** Default largest response body read: 1 MB. Nothing Noon documents comes near it. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -42,21 +43,12 @@ export async function readResponseText(
     await response.body?.cancel().catch(() => {});
     throw tooLarge(endpoint, limit, response.status, requestId);
   }
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(endpoint, limit, response.status, requestId);
-    }
-    chunks.push(value);
+  try {
+    return (await readStreamLimited(response, limit)).toString('utf8');
+  } catch (e) {
+    if (e instanceof BodyTooLarge) throw tooLarge(endpoint, limit, response.status, requestId);
+    throw e;
   }
-  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 /**

@@ -268,7 +268,8 @@ function splitSetCookie(v: string): string[] {
   return v.split(/,(?=\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=)/).map((s) => s.trim());
 }
 
-async function readStreamLimited(res: Response, limit: number): Promise<Buffer> {
+/** A Web Response body, read until `limit` bytes; past it the stream is cancelled and BodyTooLarge thrown. */
+export async function readStreamLimited(res: Response, limit: number): Promise<Buffer> {
   if (!res.body) return Buffer.alloc(0);
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -1,11 +1,4 @@
-// The whole connect redirect in a real Chromium over https, across two sites (C8): the connector on
-// https://127.0.0.1 and the sandbox's consent page on https://localhost, with a self-signed certificate made by
-// openssl for both names. The binding cookie is __Host-, Secure, HttpOnly and SameSite=Lax; it must come back
-// on the cross-site redirect from the consent page, or the callback refuses the state. A control run with the
-// same cookie made Strict shows the browser really treats the two as different sites.
-
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type BrowserContext,
@@ -22,38 +15,10 @@ import { browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH, requireChromium } fr
 import { type ProbeStack, startProbeStack } from '../helpers/connect-probe.js';
 import { startSandbox } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/stores.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const SELLER = { email: 'layla@sellers.example', password: 'sandbox' };
-
-/** A self-signed certificate valid for both test sites. */
-function makeCertificate(dir: string): { key: string; cert: string } {
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-sha256',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'pipe' },
-  );
-  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
-}
 
 describe.skipIf(!browserTestsEnabled())('connect redirect in Chromium over https, two sites', () => {
   let dir: string;
@@ -70,7 +35,7 @@ describe.skipIf(!browserTestsEnabled())('connect redirect in Chromium over https
     requireChromium();
     mkdirSync(ARTIFACTS, { recursive: true });
     dir = tempDir('nc-tls-');
-    tls = makeCertificate(dir);
+    tls = selfSignedCertificate();
     sb = await startSandbox({ tls, poolSize: 2 });
     // The seller's browser meets the sandbox as localhost: another site than the connector on 127.0.0.1.
     const sandboxSite = `https://localhost:${new URL(sb.url).port}`;

@@ -3,10 +3,7 @@
 // their repair, exchange answers that fail validation or report a failed workflow, stale access tokens, and the
 // production-mode URL and TLS checks. Every case ends with the secret search over logs, pages, events and errors.
 
-import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   NoonApiUsers,
@@ -30,7 +27,7 @@ import {
   startFaultStack,
 } from '../helpers/fault-stack.js';
 import { startSandbox, UA } from '../helpers/sandbox.js';
-import { tempDir } from '../helpers/stores.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 const MIN = 60_000;
 
@@ -620,30 +617,7 @@ describe('U12 production mode', () => {
   });
 
   it('U12 a gateway with a self-signed TLS certificate → the integrator login fails with a clear error before any connect; nothing reaches it', async () => {
-    const dir = tempDir('nc-tls-');
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    expect(existsSync(cert)).toBe(true);
-    const tls = await startSandbox({ tls: { key: readFileSync(key), cert: readFileSync(cert) } });
+    const tls = await startSandbox({ tls: selfSignedCertificate() });
     try {
       expect(tls.url.startsWith('https://127.0.0.1:')).toBe(true);
       const logs: unknown[] = [];

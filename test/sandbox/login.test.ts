@@ -2,7 +2,6 @@
 // over http and https (NC9), every refusal of the login checks (NC10, E8), whoami (NC12), cookie-only
 // authentication (NC11), session expiry and refusal reasons (NC13), and key removal (NC4).
 
-import { execFileSync } from 'node:child_process';
 import {
   createPrivateKey,
   createPublicKey,
@@ -11,12 +10,13 @@ import {
   randomBytes,
   randomUUID,
 } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyFile, Sandbox } from '../../src/sandbox/index.js';
 import { gw, login, loginJwt, startSandbox } from '../helpers/sandbox.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 import {
   claimsFor,
   cookieHeader,
@@ -129,30 +129,7 @@ describe('login: body, JWT forms and cookies', () => {
     const dir = mkdtempSync(join(tmpdir(), 'noon-sandbox-tls-'));
     let tls: Sandbox | undefined;
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-          '-days',
-          '1',
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        ],
-        { stdio: 'ignore' },
-      );
-      tls = await startSandbox({
-        tls: { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-      });
+      tls = await startSandbox({ tls: selfSignedCertificate() });
       expect(tls.url.startsWith('https://')).toBe(true);
       const k = tls.fixtures.integrator.key!;
       const token = await loginJwt(k, { nowS: Math.floor(tls.clock.now() / 1000) });
