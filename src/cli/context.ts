@@ -4,7 +4,6 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { loadCredentials, NoonClient, NoonError } from '../client/index.js';
 import { ConnectError, type Connector, createConnector } from '../connect/index.js';
@@ -32,6 +31,7 @@ export class CliError extends Error {
   }
 }
 
+export { parseOptions } from './io.js';
 export { noonEnvironment };
 
 /** The SQLite file a store URL names, or undefined for Postgres. */
@@ -191,24 +191,6 @@ export function reportError(command: string, e: unknown, io: Io): number {
   const err = e as { code?: unknown; name?: string };
   say(`failed (${typeof err?.code === 'string' ? err.code : (err?.name ?? 'error')})`);
   return EXIT.FAILURE;
-}
-
-/** Parses options strictly; on bad usage prints the message and the usage text and returns undefined. */
-export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
-  command: string,
-  argv: string[],
-  options: T,
-  usage: string,
-  io: Io,
-  allowPositionals = false,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined {
-  try {
-    const r = parseArgs({ args: argv, options, strict: true, allowPositionals });
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
-  } catch (e) {
-    io.err(`noon-connect ${command}: ${(e as Error).message}\n\n${usage}`);
-    return undefined;
-  }
 }
 
 /** A timestamp for people: ISO 8601, or a dash. */

@@ -3,12 +3,11 @@
 
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createSandbox } from '../sandbox/index.js';
 import { parseConfig } from '../service/config.js';
 import { createService } from '../service/service.js';
 import { keygen } from '../vault/index.js';
-import { type Io, waitForStop } from './io.js';
+import { type Io, parseOptions, waitForStop } from './io.js';
 
 export const DEV_USAGE = `Usage: noon-connect dev [options]
 
@@ -23,22 +22,20 @@ Options:
   -h, --help          Show this help`;
 
 export async function devCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' },
-        'sandbox-port': { type: 'string' },
-        'data-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    io.err(`noon-connect dev: ${(e as Error).message}\n\n${DEV_USAGE}`);
-    return 2;
-  }
+  const parsed = parseOptions(
+    'dev',
+    argv,
+    {
+      port: { type: 'string' },
+      'sandbox-port': { type: 'string' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    DEV_USAGE,
+    io,
+  );
+  if (!parsed) return 2;
+  const { values } = parsed;
   if (values.help) {
     io.out(DEV_USAGE);
     return 0;

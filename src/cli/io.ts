@@ -1,4 +1,6 @@
-// What every command gets: where to print, and how to wait for Ctrl-C / SIGTERM.
+// What every command gets: where to print, how to read options, and how to wait for Ctrl-C / SIGTERM.
+
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export interface Io {
   out: (line: string) => void;
@@ -30,3 +32,21 @@ export const EXIT = Object.freeze({
   /** The thing asked for does not exist (e.g. no such connection). */
   NOT_FOUND: 4,
 });
+
+/** Parses options strictly; on bad usage prints the message and the usage text and returns undefined. */
+export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: string[],
+  options: T,
+  usage: string,
+  io: Io,
+  allowPositionals = false,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } | undefined {
+  try {
+    const r = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (e) {
+    io.err(`noon-connect ${command}: ${(e as Error).message}\n\n${usage}`);
+    return undefined;
+  }
+}

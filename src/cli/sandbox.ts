@@ -1,8 +1,7 @@
 // `noon-connect sandbox`: runs the local Noon emulator until interrupted.
 
-import { parseArgs } from 'node:util';
 import { createSandbox } from '../sandbox/index.js';
-import type { Io } from './io.js';
+import { type Io, parseOptions, waitForStop } from './io.js';
 
 export const SANDBOX_USAGE = `Usage: noon-connect sandbox [options]
 
@@ -29,28 +28,25 @@ function intOption(v: string | undefined, name: string, min: number, max: number
 }
 
 export async function sandboxCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        config: { type: 'string' },
-        data: { type: 'string' },
-        'key-file': { type: 'string' },
-        'pool-size': { type: 'string' },
-        'key-cache': { type: 'string' },
-        'admin-token': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    io.err(`noon-connect sandbox: ${(e as Error).message}\n\n${SANDBOX_USAGE}`);
-    return 2;
-  }
+  const parsed = parseOptions(
+    'sandbox',
+    argv,
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      config: { type: 'string' },
+      data: { type: 'string' },
+      'key-file': { type: 'string' },
+      'pool-size': { type: 'string' },
+      'key-cache': { type: 'string' },
+      'admin-token': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    SANDBOX_USAGE,
+    io,
+  );
+  if (!parsed) return 2;
+  const { values } = parsed;
   if (values.help) {
     io.out(SANDBOX_USAGE);
     return 0;
@@ -99,12 +95,7 @@ export async function sandboxCommand(argv: string[], io: Io, signal?: AbortSigna
   io.out('sellers (sign in on the consent page):');
   for (const s of f.sellers) io.out(`  ${s.email} / ${s.password}  projects ${s.projects.join(', ')}`);
 
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
+  await waitForStop(signal);
   await sb.close();
   io.out('noon-connect sandbox stopped');
   return 0;

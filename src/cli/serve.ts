@@ -1,10 +1,9 @@
 // `noon-connect serve`: the connector service, configured by environment variables (read once; every problem
 // listed at start). Stops gracefully on SIGTERM/SIGINT: in-flight callbacks finish first.
 
-import { parseArgs } from 'node:util';
 import { ConfigError, ENV_VARS, parseConfig } from '../service/config.js';
 import { createService, StartupError } from '../service/service.js';
-import { EXIT, type Io, waitForStop } from './io.js';
+import { EXIT, type Io, parseOptions, waitForStop } from './io.js';
 
 export const SERVE_USAGE = `Usage: noon-connect serve
 
@@ -16,19 +15,11 @@ ${ENV_VARS.map(([k, v]) => `  ${k.padEnd(36)} ${v}`).join('\n')}
 Exit codes: 0 stopped cleanly, 3 configuration refused, 1 other failure.`;
 
 export async function serveCommand(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: { help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    });
-    if (values.help) {
-      io.out(SERVE_USAGE);
-      return EXIT.OK;
-    }
-  } catch (e) {
-    io.err(`noon-connect serve: ${(e as Error).message}\n\n${SERVE_USAGE}`);
-    return EXIT.USAGE;
+  const parsed = parseOptions('serve', argv, { help: { type: 'boolean', short: 'h' } }, SERVE_USAGE, io);
+  if (!parsed) return EXIT.USAGE;
+  if (parsed.values.help) {
+    io.out(SERVE_USAGE);
+    return EXIT.OK;
   }
   let service: Awaited<ReturnType<typeof createService>>;
   try {
