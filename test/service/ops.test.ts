@@ -102,9 +102,13 @@ describe('operations endpoints', () => {
 
   it('/metrics asks for the API token; seller API calls share one fixed label so no path reaches it', async () => {
     expect((await get('/metrics', false)).status).toBe(401);
-    const conn = (await stack.service.context.connector.listConnections())[0];
-    if (conn) {
-      const session = await stack.service.context.connector.sellerSession(conn.tenant, conn.sellerProject);
+    await connect('tenant-metrics-label');
+    const conn = (
+      await stack.service.context.connector.listConnections({ tenant: 'tenant-metrics-label' })
+    )[0];
+    expect(conn).toBeDefined();
+    {
+      const session = await stack.service.context.connector.sellerSession(conn!.tenant, conn!.sellerProject);
       await session.request('GET', '/catalog/v1/items/ORDER-PRIVATE-1').catch(() => undefined);
       const text = (await get('/metrics')).text;
       expect(text.split('\n').filter((l) => l.includes('ORDER-PRIVATE-1'))).toEqual([]);
