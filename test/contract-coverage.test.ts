@@ -1,4 +1,5 @@
-// Every contract rule the project implements has a test whose title names its id (NC1…, E1…, S1…).
+// Every contract rule the project implements has a test whose title names its id (NC1…, E1…, S1…), and every
+// rule id cited anywhere in the project resolves to a heading of its reference documents (docs/reference/).
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,22 @@ function idsInTitles(): Set<string> {
       for (const id of m[2]!.matchAll(/\b(NC\d+|[A-Z]\d+[ab]?)\b/g)) ids.add(id[1]!);
   }
   return ids;
+}
+
+const CONTRACT = join('docs', 'reference', 'noon-contract.md');
+const CHECKLIST = join('docs', 'reference', 'reliability-checklist.md');
+/** The rule ids a reference document defines: one `#### ID` heading each. */
+function headings(path: string): Set<string> {
+  return new Set([...readFileSync(path, 'utf8').matchAll(/^#### (\S+)\s*$/gm)].map((m) => m[1]!));
+}
+/** What a citation of a rule id looks like in code, tests and docs. */
+const CITED = /\b(NC\d+|[SCUPKELH]\d+[ab]?)\b/g;
+function textFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) return textFiles(p);
+    return /\.(ts|js|md|py|go|php|java|json)$/.test(n) ? [p] : [];
+  });
 }
 
 /** Every contract id. */
@@ -61,8 +78,45 @@ describe('coverage of contract and checklist ids', () => {
     expect(missing).toEqual([]);
   });
   it('the contract document still defines exactly the ids listed here', () => {
-    const contract = readFileSync(join('..', 'shared', 'noon-contract.md'), 'utf8');
-    const defined = [...new Set([...contract.matchAll(/^- (NC\d+)\b/gm)].map((m) => m[1]))];
-    expect(defined.sort()).toEqual([...CONTRACT_IDS].sort());
+    expect([...headings(CONTRACT)].sort()).toEqual([...CONTRACT_IDS].sort());
+  });
+  it('the checklist document defines every checklist id listed here', () => {
+    const defined = headings(CHECKLIST);
+    const missing = [...SANDBOX_CHECKLIST_IDS, ...CHECKLIST_IDS].filter((id) => !defined.has(id));
+    expect(missing).toEqual([]);
+  });
+  it('every rule id cited in src/, test/, bench/ and docs/ resolves to a heading of docs/reference/', () => {
+    const defined = new Set([...headings(CONTRACT), ...headings(CHECKLIST)]);
+    const unresolved: string[] = [];
+    for (const f of [
+      'README.md',
+      ...textFiles('src'),
+      ...textFiles('test'),
+      ...textFiles('bench'),
+      ...textFiles('docs'),
+    ]) {
+      // Percent-escapes (%E0) and hex are not rule ids.
+      const text = readFileSync(f, 'utf8').replace(/%[0-9A-F]{2}/g, '');
+      for (const m of text.matchAll(CITED)) {
+        const id = m[1]!;
+        // "P2" names the pair P2a/P2b.
+        if (!defined.has(id) && !(id === 'P2' && defined.has('P2a'))) unresolved.push(`${f}: ${id}`);
+      }
+    }
+    expect(unresolved).toEqual([]);
+  });
+  it('no file of the project reads or links anything outside the repository', () => {
+    // A user's clone has nothing beside it: a path that climbs out of the repository root cannot resolve.
+    const outside = /(?:\.\.\/)+shared\/|['"]\.\.['"],\s*['"]shared['"]|\/work\/shared/;
+    const offenders = [
+      'README.md',
+      'package.json',
+      ...textFiles('src'),
+      ...textFiles('test'),
+      ...textFiles('bench'),
+      ...textFiles('docs'),
+      ...textFiles('bin'),
+    ].filter((f) => f !== join('test', 'contract-coverage.test.ts') && outside.test(readFileSync(f, 'utf8')));
+    expect(offenders).toEqual([]);
   });
 });
