@@ -1,8 +1,10 @@
 // `noon-connect connections list|show`: what is connected, read from the store. Metadata only: key ids,
-// channel identifiers and dates, never a key, token or sealed value (K7).
+// channel identifiers and dates, never a key, token or sealed value (K7). `--json` prints the REST API's shape.
 
-import type { Connection, ConnectionStatus, Store } from '../store/index.js';
-import { isoOrNull, parseOptions, reportError, table, when, withContext } from './context.js';
+import { CONNECTION_STATUSES } from '../connect/invariants.js';
+import { connectionDetailJson, connectionListJson } from '../service/views.js';
+import type { ConnectionStatus } from '../store/index.js';
+import { parseOptions, reportError, table, when, withContext } from './context.js';
 import { EXIT, type Io } from './io.js';
 
 export const CONNECTIONS_USAGE = `Usage: noon-connect connections list [--tenant <t>] [--status <s>] [--json]
@@ -15,57 +17,10 @@ and its recent connect attempts. Reads the same environment variables as serve
 Options:
   --tenant <t>   Only this tenant's connections
   --status <s>   Only connections in this status: active, needs_reconnect, disconnected
-  --json         Print JSON instead of a table
+  --json         Print JSON (the REST API's shape) instead of a table
   -h, --help     Show this help
 
 Exit codes: 0 ok, 2 bad usage, 3 configuration refused, 4 no such connection, 1 other failure.`;
-
-const STATUSES: readonly ConnectionStatus[] = ['active', 'needs_reconnect', 'disconnected'];
-
-function connectionJson(c: Connection) {
-  return {
-    id: c.id,
-    tenant: c.tenant,
-    sellerProject: c.sellerProject,
-    status: c.status,
-    keyId: c.keyId,
-    channelIdentifier: c.channelIdentifier,
-    userCode: c.userCode,
-    oauthRequestId: c.oauthRequestId,
-    createdAt: isoOrNull(c.createdAt),
-    connectedAt: isoOrNull(c.connectedAt),
-    updatedAt: isoOrNull(c.updatedAt),
-    lastHealthAt: isoOrNull(c.lastHealthAt),
-    lastHealthOk: c.lastHealthOk,
-    lastHealthDetail: c.lastHealthDetail,
-  };
-}
-
-async function details(store: Store, c: Connection) {
-  const credentials = await store.listCredentials({ connectionId: c.id });
-  const attempts = await store.listAttempts({ connectionId: c.id, limit: 10 });
-  return {
-    ...connectionJson(c),
-    credentials: credentials.map((k) => ({
-      id: k.id,
-      keyId: k.keyId,
-      channelIdentifier: k.channelIdentifier,
-      state: k.state,
-      inUse: k.id === c.credentialId,
-      createdAt: isoOrNull(k.createdAt),
-      removedAt: isoOrNull(k.removedAt),
-    })),
-    attempts: attempts.map((a) => ({
-      id: a.id,
-      kind: a.kind,
-      status: a.status,
-      errorCode: a.errorCode,
-      oauthRequestId: a.oauthRequestId,
-      createdAt: isoOrNull(a.createdAt),
-      updatedAt: isoOrNull(a.updatedAt),
-    })),
-  };
-}
 
 export async function connectionsCommand(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
@@ -99,8 +54,8 @@ async function list(argv: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   const status = values.status as string | undefined;
-  if (status !== undefined && !STATUSES.includes(status as ConnectionStatus)) {
-    io.err(`noon-connect connections list: --status must be one of ${STATUSES.join(', ')}`);
+  if (status !== undefined && !(CONNECTION_STATUSES as readonly string[]).includes(status)) {
+    io.err(`noon-connect connections list: --status must be one of ${CONNECTION_STATUSES.join(', ')}`);
     return EXIT.USAGE;
   }
   const tenant = values.tenant as string | undefined;
@@ -112,7 +67,7 @@ async function list(argv: string[], io: Io): Promise<number> {
       }),
     );
     if (values.json) {
-      io.out(JSON.stringify(rows.map(connectionJson), null, 2));
+      io.out(JSON.stringify(connectionListJson(rows), null, 2));
       return EXIT.OK;
     }
     if (rows.length === 0) {
@@ -153,7 +108,10 @@ async function show(argv: string[], io: Io): Promise<number> {
   try {
     const found = await withContext({}, async ({ store }) => {
       const c = await store.getConnection(id);
-      return c ? details(store, c) : undefined;
+      if (!c) return undefined;
+      const credentials = await store.listCredentials({ connectionId: c.id });
+      const attempts = await store.listAttempts({ connectionId: c.id, limit: 10 });
+      return connectionDetailJson(c, credentials, attempts);
     });
     if (!found) {
       io.err(`noon-connect connections show: no connection ${id}`);
@@ -163,22 +121,23 @@ async function show(argv: string[], io: Io): Promise<number> {
       io.out(JSON.stringify(found, null, 2));
       return EXIT.OK;
     }
+    const h = found.last_health;
     const health =
-      found.lastHealthAt === null
+      h === null
         ? 'never checked'
-        : `${found.lastHealthOk ? 'ok' : 'FAILED'} at ${found.lastHealthAt}${found.lastHealthDetail ? ` (${found.lastHealthDetail})` : ''}`;
+        : `${h.ok ? 'ok' : 'FAILED'} at ${h.checked_at}${h.detail ? ` (${h.detail})` : ''}`;
     for (const [k, v] of [
       ['id', found.id],
       ['tenant', found.tenant],
-      ['seller project', found.sellerProject],
+      ['seller project', found.seller_project],
       ['status', found.status],
-      ['key id', found.keyId ?? '-'],
-      ['channel', found.channelIdentifier ?? '-'],
-      ['user code', found.userCode ?? '-'],
-      ['oauth request', found.oauthRequestId ?? '-'],
-      ['created', found.createdAt ?? '-'],
-      ['connected', found.connectedAt ?? '-'],
-      ['updated', found.updatedAt ?? '-'],
+      ['key id', found.key_id ?? '-'],
+      ['channel', found.channel_identifier ?? '-'],
+      ['user code', found.user_code ?? '-'],
+      ['oauth request', found.oauth_request_id ?? '-'],
+      ['created', found.created_at ?? '-'],
+      ['connected', found.connected_at ?? '-'],
+      ['updated', found.updated_at ?? '-'],
       ['health', health],
     ] as const)
       io.out(`${`${k}:`.padEnd(16)}${v}`);
@@ -187,11 +146,11 @@ async function show(argv: string[], io: Io): Promise<number> {
     for (const line of table(
       ['CREDENTIAL', 'KEY ID', 'STATE', 'CREATED', 'REMOVED'],
       found.credentials.map((k) => [
-        `${k.id}${k.inUse ? ' *' : ''}`,
-        k.keyId,
+        `${k.id}${k.in_use ? ' *' : ''}`,
+        k.key_id,
         k.state,
-        k.createdAt ?? '-',
-        k.removedAt ?? '-',
+        k.created_at ?? '-',
+        k.removed_at ?? '-',
       ]),
     ))
       io.out(`  ${line}`);
@@ -199,7 +158,7 @@ async function show(argv: string[], io: Io): Promise<number> {
     io.out('recent attempts:');
     for (const line of table(
       ['ATTEMPT', 'KIND', 'STATUS', 'ERROR', 'CREATED'],
-      found.attempts.map((a) => [a.id, a.kind, a.status, a.errorCode ?? '-', a.createdAt ?? '-']),
+      found.attempts.map((a) => [a.id, a.kind, a.status, a.error_code ?? '-', a.created_at ?? '-']),
     ))
       io.out(`  ${line}`);
     return EXIT.OK;

@@ -15,6 +15,7 @@ import {
   noonEnvironment,
   openVaultOn,
   readMasterKey,
+  storeFailure,
 } from '../service/wiring.js';
 import { openStore, type Store } from '../store/index.js';
 import { type parseKeyConfig, type Vault, VaultError } from '../vault/index.js';
@@ -57,10 +58,8 @@ export async function openConfiguredStore(config: ServiceConfig): Promise<Store>
   try {
     return await openStore(config.storeUrl);
   } catch (e) {
-    throw new CliError(
-      `store: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).name})`,
-      EXIT.FAILURE,
-    );
+    // A store that cannot be opened is a setting to fix (URL, driver, folder), like a missing database.
+    throw new CliError(`store: cannot open (${storeFailure(e, config.storeUrl)})`, EXIT.CONFIG);
   }
 }
 
@@ -196,11 +195,6 @@ export function reportError(command: string, e: unknown, io: Io): number {
 /** A timestamp for people: ISO 8601, or a dash. */
 export function when(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '-' : new Date(ms).toISOString();
-}
-
-/** Timestamps for machines: ISO 8601 or null. */
-export function isoOrNull(ms: number | null | undefined): string | null {
-  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
 }
 
 /** A plain text table: columns padded to their widest cell. */

@@ -1,6 +1,7 @@
 // `noon-connect disconnect <connection-id>`: removes the connection's keys at Noon (API User Service), then marks
 // it disconnected; the seller must connect again to use it.
 
+import { connectionJson } from '../service/views.js';
 import { parseOptions, reportError, withContext } from './context.js';
 import { EXIT, type Io } from './io.js';
 
@@ -11,7 +12,7 @@ Noon, then marks the connection disconnected. Reads the same environment
 variables as serve; calls Noon.
 
 Options:
-  --json       Print the connection afterwards as JSON
+  --json       Print the connection afterwards as JSON (the REST API's shape)
   -h, --help   Show this help
 
 Exit codes: 0 disconnected, 2 bad usage, 3 configuration refused, 4 no such
@@ -37,15 +38,11 @@ export async function disconnectCommand(argv: string[], io: Io): Promise<number>
   }
   const id = parsed.positionals[0]!;
   try {
-    const view = await withContext({ connector: true }, ({ connector }) => connector!.disconnect(id));
-    if (parsed.values.json)
-      io.out(
-        JSON.stringify(
-          { id: view.id, tenant: view.tenant, sellerProject: view.sellerProject, status: view.status },
-          null,
-          2,
-        ),
-      );
+    const { view, row } = await withContext({ connector: true }, async ({ connector, store }) => {
+      const view = await connector!.disconnect(id);
+      return { view, row: await store.getConnection(id) };
+    });
+    if (parsed.values.json) io.out(JSON.stringify(connectionJson(row ?? view), null, 2));
     else io.out(`disconnected ${view.id} (${view.tenant}/${view.sellerProject})`);
     return EXIT.OK;
   } catch (e) {

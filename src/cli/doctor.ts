@@ -4,7 +4,9 @@
 
 import { accessSync, constants, existsSync } from 'node:fs';
 import { loadCredentials, NoonClient, NoonSession } from '../client/index.js';
+import { META, STATE_KEY_CONTEXT } from '../connect/invariants.js';
 import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
+import { storeFailure } from '../service/wiring.js';
 import { openStore, type Store } from '../store/index.js';
 import { LocalKeyProvider, Vault, type VaultMeta } from '../vault/index.js';
 import { masterKeyOptions, noonEnvironment, parseOptions, sqliteDir, sqlitePath } from './context.js';
@@ -54,13 +56,39 @@ function codeOf(e: unknown): string {
   return typeof c === 'string' ? c : ((e as Error)?.name ?? 'error');
 }
 
+/** Opens a store and reads from it; the store is closed again when the read fails. */
+async function openAndRead(url: string): Promise<Store> {
+  const store = await openStore(url);
+  try {
+    await store.ping();
+    await store.getMeta(META.keyring);
+    return store;
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+}
+
+function storeFailed(config: ServiceConfig, e: unknown, checks: Check[]): undefined {
+  checks.push({
+    check: 'store',
+    ok: false,
+    detail: `cannot open or query the store: ${storeFailure(e, config.storeUrl)}`,
+    hint:
+      sqlitePath(config.storeUrl) !== undefined
+        ? 'check the SQLite driver (Node 22.13+ has one built in), the file permissions and that the disk is not full'
+        : 'check the Postgres URL, credentials, network and that the server is up',
+  });
+  return undefined;
+}
+
+/** The store passes when it opens and answers a read; a SQLite file not made yet passes when the driver works. */
 async function checkStore(config: ServiceConfig, checks: Check[]): Promise<Store | undefined> {
   const file = sqlitePath(config.storeUrl);
   if (file !== undefined && !existsSync(file)) {
     const dir = sqliteDir(config.storeUrl)!;
     try {
       accessSync(dir, constants.W_OK);
-      checks.push({ check: 'store', ok: true, detail: `no database yet at ${file}; serve creates it` });
     } catch {
       checks.push({
         check: 'store',
@@ -68,13 +96,19 @@ async function checkStore(config: ServiceConfig, checks: Check[]): Promise<Store
         detail: `no database at ${file}, and ${dir} is not a writable folder`,
         hint: 'create the folder, or point NOON_CONNECT_STORE at the database',
       });
+      return undefined;
     }
+    // Nothing to read yet: a database in memory proves the driver serve will use opens and answers.
+    try {
+      await (await openAndRead('sqlite::memory:')).close();
+    } catch (e) {
+      return storeFailed(config, e, checks);
+    }
+    checks.push({ check: 'store', ok: true, detail: `no database yet at ${file}; serve creates it` });
     return undefined;
   }
-  let store: Store | undefined;
   try {
-    store = await openStore(config.storeUrl);
-    await store.ping();
+    const store = await openAndRead(config.storeUrl);
     checks.push({
       check: 'store',
       ok: true,
@@ -82,17 +116,7 @@ async function checkStore(config: ServiceConfig, checks: Check[]): Promise<Store
     });
     return store;
   } catch (e) {
-    await store?.close().catch(() => {});
-    checks.push({
-      check: 'store',
-      ok: false,
-      detail: `cannot open or query the store (${codeOf(e)})`,
-      hint:
-        file !== undefined
-          ? 'check the file permissions and that the disk is not full'
-          : 'check the Postgres URL, credentials, network and that the server is up',
-    });
-    return undefined;
+    return storeFailed(config, e, checks);
   }
 }
 
@@ -104,16 +128,10 @@ async function checkMasterKey(
   try {
     const options = await masterKeyOptions(config);
     const vault = await Vault.open({ provider: new LocalKeyProvider(options), meta: readOnlyMeta(store) });
-    const recorded = store ? await store.getMeta('vault.keyring') : undefined;
+    const recorded = store ? await store.getMeta(META.keyring) : undefined;
     // A value sealed under the key proves more than a fingerprint: it actually opens.
-    const stateKey = store ? await store.getMeta('connect.state-key') : undefined;
-    if (stateKey)
-      await vault.open(stateKey, {
-        tenant: '-',
-        project: '-',
-        credentialId: 'state-key',
-        purpose: 'state-mac-key',
-      });
+    const stateKey = store ? await store.getMeta(META.stateKey) : undefined;
+    if (stateKey) await vault.open(stateKey, STATE_KEY_CONTEXT);
     checks.push({
       check: 'master key',
       ok: true,

@@ -1,9 +1,9 @@
-// The noon-connect command line: one file per command; this one dispatches and prints help.
+// The noon-connect command line: one file per command; this one dispatches and prints help and the version.
+// It imports no command: each is loaded on first use, so `--help` and `--version` load neither the service, the
+// sandbox nor a store driver.
 
-import { devCommand } from './dev.js';
+import { readFileSync } from 'node:fs';
 import { EXIT, type Io } from './io.js';
-import { sandboxCommand } from './sandbox.js';
-import { serveCommand } from './serve.js';
 
 export type { Io } from './io.js';
 
@@ -14,17 +14,24 @@ const defaultIo: Io = {
 
 type Command = (argv: string[], io: Io) => Promise<number>;
 
-/** Commands are loaded on first use so `--help` and small commands start fast. */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+/** Every command, with the one-line summary `--help` prints and how to load it. */
+const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<Command> }>> = {
   dev: {
     summary: 'Run the sandbox and the service together locally (SQLite, .data/)',
-    load: async () => devCommand,
+    load: async () => (await import('./dev.js')).devCommand,
   },
   serve: {
     summary: 'Run the connector service (configured by environment variables)',
-    load: async () => serveCommand,
+    load: async () => (await import('./serve.js')).serveCommand,
   },
-  sandbox: { summary: 'Run the local Noon sandbox on its own', load: async () => sandboxCommand },
+  sandbox: {
+    summary: 'Run the local Noon sandbox on its own',
+    load: async () => (await import('./sandbox.js')).sandboxCommand,
+  },
+  check: {
+    summary: "Check an integrator application's connect flow against the sandbox before it goes live",
+    load: async () => (await import('./check.js')).checkCommand,
+  },
   connections: {
     summary: 'List connections, or show one with its keys and attempts',
     load: async () => (await import('./connections.js')).connectionsCommand,
@@ -51,8 +58,16 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
 };
 
-export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {
-  COMMANDS[name] = { summary, load };
+/**
+ * The package's version, read from its package.json when asked: two folders up from this module, both in the
+ * sources (src/cli) and in the build (dist/cli), in a clone and in an installed package alike.
+ */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  if (typeof pkg.version !== 'string') throw new Error('package.json has no version');
+  return pkg.version;
 }
 
 export function usage(): string {
@@ -64,7 +79,8 @@ ${Object.entries(COMMANDS)
   .map(([k, v]) => `  ${k.padEnd(width)} ${v.summary}`)
   .join('\n')}
 
-Run 'noon-connect <command> --help' for a command's options.
+Run 'noon-connect <command> --help' for a command's options,
+'noon-connect --version' (or -v) for the version.
 Exit codes: 0 ok, 1 failure, 2 bad usage, 3 configuration refused, 4 not found.`;
 }
 
@@ -74,7 +90,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     io.out(usage());
     return command === undefined ? EXIT.USAGE : EXIT.OK;
   }
-  const entry = COMMANDS[command];
+  if (command === '-v' || command === '--version') {
+    io.out(version());
+    return EXIT.OK;
+  }
+  const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!entry) {
     io.err(`noon-connect: unknown command '${command}'\n\n${usage()}`);
     return EXIT.USAGE;

@@ -1,7 +1,8 @@
 // `noon-connect rotate <connection-id>`: a new key for a connection, make-before-break (the new key is stored
 // and in use before the old one is removed through Noon's API User Service).
 
-import { isoOrNull, parseOptions, reportError, withContext } from './context.js';
+import { connectionJson } from '../service/views.js';
+import { parseOptions, reportError, withContext } from './context.js';
 import { EXIT, type Io } from './io.js';
 
 export const ROTATE_USAGE = `Usage: noon-connect rotate <connection-id> [--json]
@@ -11,7 +12,8 @@ account, creates and stores the new key, switches to it, then removes the old
 one. Reads the same environment variables as serve; calls Noon.
 
 Options:
-  --json       Print the connection afterwards as JSON
+  --json       Print the connection afterwards as JSON (the REST API's shape,
+               with previous_key_id)
   -h, --help   Show this help
 
 Exit codes: 0 rotated, 2 bad usage, 3 configuration refused, 4 no such connection,
@@ -37,25 +39,14 @@ export async function rotateCommand(argv: string[], io: Io): Promise<number> {
   }
   const id = parsed.positionals[0]!;
   try {
-    const { before, after } = await withContext({ connector: true }, async ({ connector }) => {
+    const { before, after, row } = await withContext({ connector: true }, async ({ connector, store }) => {
       const before = await connector!.getConnection(id);
       const after = await connector!.rotate(id);
-      return { before, after };
+      return { before, after, row: await store.getConnection(id) };
     });
     if (parsed.values.json) {
       io.out(
-        JSON.stringify(
-          {
-            ...after,
-            previousKeyId: before?.keyId ?? null,
-            createdAt: isoOrNull(after.createdAt),
-            connectedAt: isoOrNull(after.connectedAt),
-            updatedAt: isoOrNull(after.updatedAt),
-            lastHealthAt: isoOrNull(after.lastHealthAt),
-          },
-          null,
-          2,
-        ),
+        JSON.stringify({ ...connectionJson(row ?? after), previous_key_id: before?.keyId ?? null }, null, 2),
       );
     } else {
       io.out(

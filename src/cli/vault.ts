@@ -1,16 +1,21 @@
-// `noon-connect vault keygen|rotate`: a fresh master key, and master-key rotation (re-wrap every sealed value under
-// the current version, then optionally retire the old version once nothing needs it).
+// `noon-connect vault keygen|rotate`: a fresh master key (printed, or created inside a PKCS#11 token), and
+// master-key rotation (re-wrap every sealed value under the current version, then optionally retire the old
+// version once nothing needs it).
 
 import { rewrapAll } from '../connect/rewrap.js';
-import { keygen, VaultError } from '../vault/index.js';
+import { generatePkcs11KeyFromEnv, keygen, Pkcs11Error, VaultError } from '../vault/index.js';
 import { CliError, parseOptions, reportError, withContext } from './context.js';
 import { EXIT, type Io } from './io.js';
 
-export const VAULT_USAGE = `Usage: noon-connect vault keygen
+export const VAULT_USAGE = `Usage: noon-connect vault keygen [--pkcs11 [--label <label>]]
        noon-connect vault rotate [--retire <version>] [--json]
 
 keygen  Prints a fresh master key (32 random bytes, base64), for
         NOON_CONNECT_MASTER_KEY or a key file.
+        With --pkcs11, creates the key inside the token configured by the
+        NOON_CONNECT_PKCS11_* variables instead (AES-256, non-extractable)
+        under --label, or under the current version's label in
+        NOON_CONNECT_PKCS11_KEY_LABEL; prints the label and its fingerprint.
 rotate  Re-wraps every sealed value in the store under the current master key
         version (only the data keys are re-wrapped; no secret is decrypted).
         Configure the new key first, e.g.
@@ -20,6 +25,8 @@ rotate  Re-wraps every sealed value in the store under the current master key
         removed from the configuration.
 
 Options:
+  --pkcs11      keygen: create the key in the PKCS#11 token
+  --label <l>   keygen --pkcs11: the new key object's label
   --retire <v>  Retire this version after a complete re-wrap
   --json        Print the report as JSON
   -h, --help    Show this help
@@ -39,21 +46,41 @@ export async function vaultCommand(argv: string[], io: Io): Promise<number> {
   return EXIT.USAGE;
 }
 
-function keygenCommand(argv: string[], io: Io): number {
+async function keygenCommand(argv: string[], io: Io): Promise<number> {
   const parsed = parseOptions(
     'vault keygen',
     argv,
-    { help: { type: 'boolean', short: 'h' } },
+    { pkcs11: { type: 'boolean' }, label: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     VAULT_USAGE,
     io,
   );
   if (!parsed) return EXIT.USAGE;
-  if (parsed.values.help) {
+  const { values } = parsed;
+  if (values.help) {
     io.out(VAULT_USAGE);
     return EXIT.OK;
   }
-  io.out(keygen());
-  return EXIT.OK;
+  if (values.label !== undefined && !values.pkcs11) {
+    io.err(`noon-connect vault keygen: --label goes with --pkcs11\n\n${VAULT_USAGE}`);
+    return EXIT.USAGE;
+  }
+  if (!values.pkcs11) {
+    io.out(keygen());
+    return EXIT.OK;
+  }
+  try {
+    const made = await generatePkcs11KeyFromEnv(process.env, values.label as string | undefined);
+    io.out(
+      `created AES-256 key "${made.label}" in the token (non-extractable); fingerprint ${made.fingerprint}`,
+    );
+    return EXIT.OK;
+  } catch (e) {
+    if (e instanceof Pkcs11Error && e.reason === 'KEY_EXISTS') {
+      io.err(`noon-connect vault keygen: ${e.message}`);
+      return EXIT.FAILURE;
+    }
+    return reportError('vault keygen', e, io);
+  }
 }
 
 async function rotateCommand(argv: string[], io: Io): Promise<number> {

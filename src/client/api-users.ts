@@ -15,10 +15,12 @@ import {
 } from './checks.js';
 import { responseOf } from './client.js';
 import { checkKeyFile, type KeyFile, keySignsAndVerifies, NoonCredentials } from './credentials.js';
+import { ENDPOINTS } from './endpoints.js';
 import { NoonTypeError } from './errors.js';
 import type { CallOptions } from './oauth.js';
 import { checkPath, kAuthed, NoonSession } from './session.js';
 
+/** The API User Service paths under the gateway, one per call; {@link DEFAULT_API_USER_PATHS} by default. */
 export interface ApiUserPaths {
   create: string;
   list: string;
@@ -37,12 +39,14 @@ export type AccountRef =
   | { userCode: string; channelIdentifier?: string }
   | { userCode?: string; channelIdentifier: string };
 
+/** One key of a service account as the API User Service lists it: metadata only, never the key. */
 export interface CredentialInfo {
   keyId: string;
   issuedAt: string;
   active: boolean;
 }
 
+/** A key the API User Service created: the key file (returned once; store it) and the credentials it makes. */
 export interface CreatedCredential {
   keyFile: KeyFile;
   credentials: NoonCredentials;
@@ -90,7 +94,7 @@ export class NoonApiUsers {
     options: CallOptions = {},
   ): Promise<{ response: Response; rawBody: string }> {
     const sent = await this.session[kAuthed]({
-      endpoint: 'api_users.create',
+      endpoint: ENDPOINTS.apiUsersCreate,
       method: 'POST',
       path: this.paths.create,
       body: JSON.stringify(accountBody(ref)),
@@ -108,7 +112,7 @@ export class NoonApiUsers {
   /** The account's keys, metadata only (never private keys). Safe to resend. */
   async listCredentials(ref: AccountRef, options: CallOptions = {}): Promise<CredentialInfo[]> {
     const sent = await this.session[kAuthed]({
-      endpoint: 'api_users.list',
+      endpoint: ENDPOINTS.apiUsersList,
       method: 'POST',
       path: this.paths.list,
       body: JSON.stringify(accountBody(ref)),
@@ -124,7 +128,7 @@ export class NoonApiUsers {
     if (typeof ref.keyId !== 'string' || ref.keyId === '')
       throw new NoonTypeError('INVALID_ARGUMENT', 'keyId must be a non-empty string');
     const sent = await this.session[kAuthed]({
-      endpoint: 'api_users.remove',
+      endpoint: ENDPOINTS.apiUsersRemove,
       method: 'POST',
       path: this.paths.remove,
       body: JSON.stringify({ ...body, key_id: ref.keyId }),
@@ -141,9 +145,9 @@ export function processCreateCredentialBody(
   status: number,
   options: { requestId?: string | undefined; retryAfter?: number | undefined } = {},
 ): CreatedCredential {
-  const ctx: ResponseContext = { endpoint: 'api_users.create', status, requestId: options.requestId };
+  const ctx: ResponseContext = { endpoint: ENDPOINTS.apiUsersCreate, status, requestId: options.requestId };
   if (status < 200 || status >= 300)
-    throw errorForResponse('api_users.create', status, rawBody, options.requestId, options.retryAfter);
+    throw errorForResponse(ENDPOINTS.apiUsersCreate, status, rawBody, options.requestId, options.retryAfter);
   const o = parseJsonObject(rawBody, ctx);
   const { file, key } = checkKeyFile(o, (field, problem) => invalid(ctx, field || undefined, problem));
   if (!keySignsAndVerifies(key)) throw invalid(ctx, 'private_key', 'does not sign and verify');
@@ -156,9 +160,9 @@ function listFrom(
   requestId: string | undefined,
   retryAfter: number | undefined,
 ): CredentialInfo[] {
-  const ctx: ResponseContext = { endpoint: 'api_users.list', status, requestId };
+  const ctx: ResponseContext = { endpoint: ENDPOINTS.apiUsersList, status, requestId };
   if (status < 200 || status >= 300)
-    throw errorForResponse('api_users.list', status, text, requestId, retryAfter);
+    throw errorForResponse(ENDPOINTS.apiUsersList, status, text, requestId, retryAfter);
   const o = parseJsonObject(text, ctx);
   const list = o.credentials;
   if (!Array.isArray(list))
@@ -181,21 +185,21 @@ function removeFrom(
   retryAfter: number | undefined,
 ): void {
   if (status < 200 || status >= 300)
-    throw errorForResponse('api_users.remove', status, text, requestId, retryAfter);
+    throw errorForResponse(ENDPOINTS.apiUsersRemove, status, text, requestId, retryAfter);
   // NC35: `{}`. An empty body is tolerated; anything else must at least be a JSON object.
-  if (text.trim() !== '') parseJsonObject(text, { endpoint: 'api_users.remove', status, requestId });
+  if (text.trim() !== '') parseJsonObject(text, { endpoint: ENDPOINTS.apiUsersRemove, status, requestId });
 }
 
 /** Process step of credentials/list on a Response. */
 export async function processListCredentialsResponse(response: Response): Promise<CredentialInfo[]> {
-  const text = await readResponseText(response, 'api_users.list');
+  const text = await readResponseText(response, ENDPOINTS.apiUsersList);
   const { requestId, retryAfter } = responseMeta(response);
   return listFrom(text, response.status, requestId, retryAfter);
 }
 
 /** Process step of credentials/remove on a Response. */
 export async function processRemoveCredentialResponse(response: Response): Promise<void> {
-  const text = await readResponseText(response, 'api_users.remove');
+  const text = await readResponseText(response, ENDPOINTS.apiUsersRemove);
   const { requestId, retryAfter } = responseMeta(response);
   removeFrom(text, response.status, requestId, retryAfter);
 }

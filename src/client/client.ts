@@ -16,11 +16,13 @@ import {
   type WireResponse,
 } from './transport.js';
 
+/** The time source of the client (injectable in tests). */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
 }
 
+/** The randomness of the client: JWT ids and retry jitter (injectable in tests). */
 export interface Randomness {
   /** A fresh UUID v4. */
   uuid(): string;
@@ -28,6 +30,7 @@ export interface Randomness {
   fraction(): number;
 }
 
+/** Waits `ms` milliseconds, or rejects when `signal` aborts (the client's back-off; injectable in tests). */
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 /** One structured log line. It names endpoints, statuses and request ids: never a body, cookie or token. */
@@ -49,8 +52,10 @@ export interface NoonLogEntry {
   projectCode?: string;
 }
 
+/** Receives the client's structured log lines (see {@link NoonLogEntry}); never secret values. */
 export type NoonLogger = (entry: NoonLogEntry) => void;
 
+/** How often the client retries a call whose outcome allows it; the rest is decided per call. */
 export interface RetryOptions {
   /** Retries after a failure to connect (refused, DNS), before anything was sent. Default 3. */
   connectRetries?: number;
@@ -66,6 +71,7 @@ export interface RetryOptions {
   resetRetries?: number;
 }
 
+/** Options of {@link NoonClient}: copied, checked and frozen when the client is built. */
 export interface NoonClientOptions {
   environment: NoonEnvironment;
   /** Sent on every request; Noon requires it (NC7). Name your product and a contact, e.g. `acme/1.2 (+https://acme.example)`. */
@@ -184,7 +190,22 @@ function tlsCertCode(e: unknown): string | undefined {
 
 const DAY_MS = 24 * 3600_000;
 
-/** Shared configuration and transport for every session, OAuth and API User Service call. */
+/**
+ * Shared configuration and transport for every session, OAuth and API User Service call: where Noon is, the
+ * `User-Agent` Noon requires, a keep-alive pool, deadlines and retry rules. Make one per process and share it;
+ * `close()` it on shutdown. (`NoonClient`, `NoonSession` and `loadCredentials` come from `noon-connect/client`.)
+ *
+ * @example
+ * ```ts
+ * const noon = new NoonClient({
+ *   environment: 'production', // or { local: 'http://127.0.0.1:8788' } for the sandbox
+ *   userAgent: 'acme-connect/1.0 (+https://acme.example)',
+ * });
+ * const integrator = new NoonSession(noon, await loadCredentials('./integrator-key.json'));
+ * const me = await integrator.whoami(); // logs in on first use
+ * await noon.close();
+ * ```
+ */
 export class NoonClient {
   readonly environment: ResolvedEnvironment;
   readonly userAgent: string;

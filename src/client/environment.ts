@@ -3,10 +3,12 @@
 
 import { NoonTypeError } from './errors.js';
 
+/** Noon production's consent page and API gateway. */
 export const PRODUCTION = Object.freeze({
   authorizeUrl: 'https://oauth.noon.partners/',
   gatewayUrl: 'https://noon-api-gateway.noon.partners',
 });
+/** The gateway of Noon's own static sandbox (it has no OAuth backend: token calls are refused, NC2). */
 export const NOON_SANDBOX_GATEWAY = 'https://noon-sandbox-api-gateway.noon.partners';
 
 /**
@@ -21,6 +23,7 @@ export type NoonEnvironment =
   | { local: string }
   | { authorizeUrl: string; gatewayUrl: string };
 
+/** A {@link NoonEnvironment} resolved to checked URLs (`NoonClient.environment`). */
 export interface ResolvedEnvironment {
   readonly name: 'production' | 'noon-sandbox' | 'local' | 'custom';
   /** Consent page; undefined where there is none (Noon's static sandbox). */

@@ -50,6 +50,7 @@ export type NoonErrorCode =
   /** A key file with a missing or mistyped field, or a private key that does not load as RSA. */
   | 'CREDENTIALS_INVALID';
 
+/** What a {@link NoonError} carries besides its code and message: never a body, token or key. */
 export interface NoonErrorDetails {
   /** HTTP status of the response the error came from. */
   status?: number | undefined;
@@ -141,6 +142,7 @@ export class NoonExchangeError extends NoonError {
   }
 }
 
+/** Stable codes of {@link NoonTypeError}: misuse of the API, found before anything is sent. */
 export type NoonTypeErrorCode = 'INVALID_ARGUMENT' | 'USER_AGENT_REQUIRED' | 'INSECURE_URL';
 
 /** Misuse of the API: a missing option, a bad argument, an insecure URL. */

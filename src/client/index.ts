@@ -24,6 +24,7 @@ export {
   type Sleep,
 } from './client.js';
 export { type KeyFile, loadCredentials, NoonCredentials, parseCredentials } from './credentials.js';
+export { ENDPOINT_NAMES, ENDPOINTS, type EndpointName, isEndpointName } from './endpoints.js';
 export {
   isLoopbackHost,
   NOON_SANDBOX_GATEWAY,

@@ -7,6 +7,7 @@ import type { NoonCredentials } from './credentials.js';
 /** Lifetime given to `exp`: Noon's documented sample sends none; a short one limits a leaked token (NC6). */
 export const LOGIN_JWT_TTL_S = 300;
 
+/** The claims of the login JWT a service-account key signs (NC6). */
 export interface LoginClaims {
   sub: string;
   iat: number;

@@ -17,10 +17,13 @@ import {
 } from './checks.js';
 import { responseOf } from './client.js';
 import { checkKeyFile, type KeyFile, keySignsAndVerifies, NoonCredentials } from './credentials.js';
+import { ENDPOINTS } from './endpoints.js';
 import { NoonError, NoonExchangeError, NoonTypeError } from './errors.js';
 import { kAuthed, NoonSession } from './session.js';
 
+/** Path of OAuth token/create under the gateway (NC23). */
 export const TOKEN_CREATE_PATH = '/identity/oauth/v1/token/create';
+/** Path of OAuth token/exchange under the gateway (NC29). */
 export const TOKEN_EXCHANGE_PATH = '/identity/oauth/v1/token/exchange';
 
 /** NC18: Noon's consent page refuses a longer state. */
@@ -52,6 +55,7 @@ export interface ExchangeResult {
   credentials: NoonCredentials;
 }
 
+/** What the process step of token/exchange checks the answer against. */
 export interface ExchangeCheckOptions {
   /** token/create's `project_code`: the exchange must name the same project. */
   expectedProjectCode?: string | undefined;
@@ -61,10 +65,13 @@ export interface ExchangeCheckOptions {
   retryAfter?: number | undefined;
 }
 
+/** Options every call takes. */
 export interface CallOptions {
+  /** Aborts the call; an abort after the request was sent leaves its outcome unknown. */
   signal?: AbortSignal;
 }
 
+/** Options of {@link NoonOAuth}. */
 export interface NoonOAuthOptions {
   /** The integrator's own session: it authenticates token/create and token/exchange (NC14, NC30). */
   session: NoonSession;
@@ -130,7 +137,7 @@ export class NoonOAuth {
    * re-login (a failed check consumes nothing, NC27); 429/503 with Retry-After are waited out.
    */
   async createTokenRequest(code: string, options: CallOptions = {}): Promise<Response> {
-    this.#requireOAuth('token.create');
+    this.#requireOAuth(ENDPOINTS.tokenCreate);
     nonEmpty(code, 'code');
     const body = JSON.stringify({
       grant_type: 'authorization_code',
@@ -139,7 +146,7 @@ export class NoonOAuth {
       client_secret: this.#clientSecret,
     });
     const sent = await this.session[kAuthed]({
-      endpoint: 'token.create',
+      endpoint: ENDPOINTS.tokenCreate,
       method: 'POST',
       path: TOKEN_CREATE_PATH,
       body,
@@ -162,10 +169,10 @@ export class NoonOAuth {
     accessToken: string,
     options: CallOptions = {},
   ): Promise<{ response: Response; rawBody: string }> {
-    this.#requireOAuth('token.exchange');
+    this.#requireOAuth(ENDPOINTS.tokenExchange);
     nonEmpty(accessToken, 'accessToken');
     const sent = await this.session[kAuthed]({
-      endpoint: 'token.exchange',
+      endpoint: ENDPOINTS.tokenExchange,
       method: 'POST',
       path: TOKEN_EXCHANGE_PATH,
       body: JSON.stringify({ access_token: accessToken }),
@@ -190,11 +197,11 @@ export class NoonOAuth {
 
 /** Process step of token/create: every documented field checked by name, extra fields ignored (NC23, NC24). */
 export async function processCreateTokenResponse(response: Response): Promise<TokenResult> {
-  const text = await readResponseText(response, 'token.create');
+  const text = await readResponseText(response, ENDPOINTS.tokenCreate);
   const { requestId, retryAfter } = responseMeta(response);
-  const ctx: ResponseContext = { endpoint: 'token.create', status: response.status, requestId };
+  const ctx: ResponseContext = { endpoint: ENDPOINTS.tokenCreate, status: response.status, requestId };
   if (response.status < 200 || response.status >= 300)
-    throw errorForResponse('token.create', response.status, text, requestId, retryAfter);
+    throw errorForResponse(ENDPOINTS.tokenCreate, response.status, text, requestId, retryAfter);
   const o = parseJsonObject(text, ctx);
   const accessToken = requireString(o, 'access_token', ctx);
   const tokenType = requireString(o, 'token_type', ctx);
@@ -213,7 +220,7 @@ export async function processExchangeResponse(
   response: Response,
   options: Pick<ExchangeCheckOptions, 'expectedProjectCode'> = {},
 ): Promise<ExchangeResult> {
-  const rawBody = await readResponseText(response, 'token.exchange');
+  const rawBody = await readResponseText(response, ENDPOINTS.tokenExchange);
   return processExchangeBody(rawBody, response.status, { ...options, ...responseMeta(response) });
 }
 
@@ -230,9 +237,9 @@ export function processExchangeBody(
   if (typeof rawBody !== 'string') throw new NoonTypeError('INVALID_ARGUMENT', 'rawBody must be a string');
   if (!Number.isInteger(status)) throw new NoonTypeError('INVALID_ARGUMENT', 'status must be an HTTP status');
   const requestId = options.requestId;
-  const ctx: ResponseContext = { endpoint: 'token.exchange', status, requestId };
+  const ctx: ResponseContext = { endpoint: ENDPOINTS.tokenExchange, status, requestId };
   if (status < 200 || status >= 300)
-    throw errorForResponse('token.exchange', status, rawBody, requestId, options.retryAfter);
+    throw errorForResponse(ENDPOINTS.tokenExchange, status, rawBody, requestId, options.retryAfter);
   const o = parseJsonObject(rawBody, ctx);
   const st = requireObject(o, 'status', ctx);
   const code = st.code;
@@ -252,7 +259,7 @@ export function processExchangeBody(
       {
         status,
         requestId,
-        endpoint: 'token.exchange',
+        endpoint: ENDPOINTS.tokenExchange,
       },
     );
   }

@@ -15,10 +15,13 @@ import {
 } from './checks.js';
 import { kSend, type NoonClient, type SendSpec, type Sent } from './client.js';
 import { NoonCredentials } from './credentials.js';
+import { ENDPOINTS } from './endpoints.js';
 import { NoonTypeError } from './errors.js';
 import { createLoginJwt } from './jwt.js';
 
+/** Path of the service-account login under the gateway. */
 export const LOGIN_PATH = '/identity/public/v1/api/login';
+/** Path of whoami under the gateway (NC12). */
 export const WHOAMI_PATH = '/identity/v1/whoami';
 
 /** NC12. */
@@ -37,8 +40,10 @@ export interface NoonApiResponse {
   data: unknown;
 }
 
+/** A query parameter's value: a list repeats the parameter; undefined leaves it out. */
 export type QueryValue = string | number | boolean | undefined | readonly (string | number | boolean)[];
 
+/** Options of `NoonSession.request`. */
 export interface RequestOptions {
   /** Sent as JSON. */
   body?: unknown;
@@ -169,7 +174,7 @@ export class NoonSession {
   /** NC12: who this session belongs to. */
   async whoami(options: { signal?: AbortSignal } = {}): Promise<Whoami> {
     const sent = await this[kAuthed]({
-      endpoint: 'whoami',
+      endpoint: ENDPOINTS.whoami,
       method: 'GET',
       path: WHOAMI_PATH,
       repeatable: true,
@@ -249,7 +254,7 @@ export class NoonSession {
       this.client.log({
         level: 'info',
         event: 'relogin',
-        endpoint: 'login',
+        endpoint: ENDPOINTS.login,
         why: 'renew',
         projectCode: this.projectCode,
       });
@@ -269,7 +274,7 @@ export class NoonSession {
   async #login(): Promise<SessionState> {
     const client = this.client;
     const sent = await client[kSend]({
-      endpoint: 'login',
+      endpoint: ENDPOINTS.login,
       method: 'POST',
       path: LOGIN_PATH,
       // A fresh JWT per attempt: Noon refuses a replayed jti and an iat older than a few minutes (NC10).
@@ -281,10 +286,14 @@ export class NoonSession {
       // Logging in twice is harmless: a lost answer is simply tried again.
       repeatable: true,
     });
-    const ctx: ResponseContext = { endpoint: 'login', status: sent.status, requestId: sent.requestId };
+    const ctx: ResponseContext = {
+      endpoint: ENDPOINTS.login,
+      status: sent.status,
+      requestId: sent.requestId,
+    };
     if (sent.status < 200 || sent.status >= 300)
       throw errorForResponse(
-        'login',
+        ENDPOINTS.login,
         sent.status,
         sent.body.toString('utf8'),
         sent.requestId,
@@ -313,7 +322,7 @@ export class NoonSession {
     client.log({
       level: 'info',
       event: 'login',
-      endpoint: 'login',
+      endpoint: ENDPOINTS.login,
       status: sent.status,
       projectCode: this.projectCode,
       ...(sent.requestId !== undefined ? { requestId: sent.requestId } : {}),
@@ -355,8 +364,9 @@ function whoamiFrom(
   requestId: string | undefined,
   retryAfter: number | undefined,
 ): Whoami {
-  const ctx: ResponseContext = { endpoint: 'whoami', status, requestId };
-  if (status < 200 || status >= 300) throw errorForResponse('whoami', status, text, requestId, retryAfter);
+  const ctx: ResponseContext = { endpoint: ENDPOINTS.whoami, status, requestId };
+  if (status < 200 || status >= 300)
+    throw errorForResponse(ENDPOINTS.whoami, status, text, requestId, retryAfter);
   const o = parseJsonObject(text, ctx);
   return {
     userCode: requireString(o, 'user_code', ctx),
@@ -369,7 +379,7 @@ function whoamiFrom(
 
 /** Process step of whoami (NC12): checks every field by name. */
 export async function processWhoamiResponse(response: Response): Promise<Whoami> {
-  const text = await readResponseText(response, 'whoami');
+  const text = await readResponseText(response, ENDPOINTS.whoami);
   const { requestId, retryAfter } = responseMeta(response);
   return whoamiFrom(response.status, text, requestId, retryAfter);
 }

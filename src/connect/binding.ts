@@ -12,6 +12,7 @@ const B64 = /^[A-Za-z0-9_-]+$/;
 /** 16 random + 16 + 16 MAC bytes in base64url: 3 × 22 characters and two dots. */
 export const STATE_LENGTH = 22 * 3 + 2;
 
+/** Hex SHA-256 of a text: what the store keeps of a state. */
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
@@ -69,7 +70,7 @@ export function newBinding(random: (n: number) => Buffer): string {
   return random(16).toString('base64url');
 }
 
-export function isBindingValue(v: string | undefined): v is string {
+function isBindingValue(v: string | undefined): v is string {
   return v !== undefined && v.length === 22 && B64.test(v);
 }
 
@@ -79,7 +80,7 @@ export interface CookiePolicy {
   maxAgeS: number;
 }
 
-export function bindingCookieName(secure: boolean): string {
+function bindingCookieName(secure: boolean): string {
   return secure ? '__Host-nc_bind' : 'nc_bind';
 }
 

@@ -4,6 +4,7 @@
 import { createHmac } from 'node:crypto';
 import type { NewEvent } from '../store/index.js';
 
+/** Every event type, in the order a connection's life passes them. */
 export const EVENT_TYPES = [
   'connected',
   'reconnected',
@@ -14,8 +15,10 @@ export const EVENT_TYPES = [
   'rotated',
   'disconnected',
 ] as const;
+/** One of {@link EVENT_TYPES}. */
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** What an event says: ids, statuses and codes only, never a secret. */
 export interface EventPayload {
   tenant: string;
   seller_project?: string | null;
@@ -27,6 +30,7 @@ export interface EventPayload {
   error_code?: string | null;
 }
 
+/** An event as `onEvent` hooks and webhook receivers get it. */
 export interface ConnectEvent {
   id: string;
   type: EventType;
@@ -34,6 +38,7 @@ export interface ConnectEvent {
   data: EventPayload;
 }
 
+/** An event to commit with the state change it describes, with one delivery row per webhook endpoint. */
 export function newEvent(
   id: string,
   type: EventType,
@@ -65,6 +70,7 @@ export function eventBody(e: { id: string; type: string; createdAt: number; payl
   });
 }
 
+/** The header a webhook's signature travels in. */
 export const SIGNATURE_HEADER = 'x-noon-connect-signature';
 
 /**

@@ -51,9 +51,10 @@ export const META = Object.freeze({
 /** A tenant id: what the integrator calls the customer a connection belongs to. */
 export const TENANT_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
+/** Whether a value is a well-formed tenant id. */
 export function isTenant(value: unknown): value is string {
   return typeof value === 'string' && TENANT_PATTERN.test(value);
 }
 
-/** Every connection status, in display order. */
-export const CONNECTION_STATUSES = Object.freeze(['active', 'needs_reconnect', 'disconnected'] as const);
+/** Every connection status, in display order: the store's one list (its `ConnectionStatus` is made from it). */
+export { CONNECTION_STATUSES } from '../store/types.js';

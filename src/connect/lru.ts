@@ -1,11 +1,13 @@
 // A small bounded LRU map (seller sessions with their imported keys).
 
+import { usageError } from './errors.js';
+
 export class LruCache<K, V> {
   readonly #max: number;
   readonly #map = new Map<K, V>();
 
   constructor(max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new TypeError('LRU size must be a positive integer');
+    if (!Number.isInteger(max) || max < 1) throw usageError('LRU size must be a positive integer');
     this.#max = max;
   }
 

@@ -5,26 +5,27 @@
 
 import type { SealedValue, Store } from '../store/index.js';
 import type { SealContext, Vault } from '../vault/index.js';
+import { usageError } from './errors.js';
+import { LINK_KEY_CONTEXT, META, recordContext, STATE_KEY_CONTEXT } from './invariants.js';
 
-/** The vault context each kind of sealed value was written with (see connector.ts). */
+/** The vault context a stored sealed value was written with: without it, it cannot be re-wrapped or opened. */
 export function sealContextOf(v: SealedValue): SealContext {
   switch (v.column) {
     case 'attempt.access_token':
-      return { tenant: v.tenant!, project: v.sellerProject!, credentialId: v.id, purpose: 'access-token' };
+      return recordContext(v.tenant!, v.sellerProject!, v.id, 'access-token');
     case 'attempt.raw_exchange':
-      return { tenant: v.tenant!, project: v.sellerProject!, credentialId: v.id, purpose: 'exchange-body' };
+      return recordContext(v.tenant!, v.sellerProject!, v.id, 'exchange-body');
     case 'credential.sealed':
-      return { tenant: v.tenant!, project: v.sellerProject!, credentialId: v.id, purpose: 'seller-key-file' };
+      return recordContext(v.tenant!, v.sellerProject!, v.id, 'seller-key-file');
     case 'meta':
-      if (v.id === 'connect.state-key')
-        return { tenant: '-', project: '-', credentialId: 'state-key', purpose: 'state-mac-key' };
-      // The service's connect-link signing key (src/service/links.ts) lives in the same store.
-      if (v.id === 'service.link-key')
-        return { tenant: '-', project: '-', credentialId: 'link-key', purpose: 'link-mac-key' };
-      throw new TypeError(`no known vault context for meta ${v.id}`);
+      if (v.id === META.stateKey) return STATE_KEY_CONTEXT;
+      // The service's connect-link signing key lives in the same store.
+      if (v.id === META.linkKey) return LINK_KEY_CONTEXT;
+      throw usageError(`no known vault context for meta ${v.id}`);
   }
 }
 
+/** What {@link rewrapAll} did. */
 export interface RewrapReport {
   examined: number;
   rewrapped: number;
@@ -34,6 +35,10 @@ export interface RewrapReport {
   remaining: number;
 }
 
+/**
+ * Re-wraps every sealed value the store holds under the vault's current key version, in pages of `batch`.
+ * Safe beside a running connector: each value is replaced only if it is still the one read.
+ */
 export async function rewrapAll(store: Store, vault: Vault, batch = 200): Promise<RewrapReport> {
   const report: RewrapReport = { examined: 0, rewrapped: 0, raced: 0, remaining: 0 };
   let after: string | undefined;

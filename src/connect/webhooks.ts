@@ -2,8 +2,10 @@
 // never send one twice at once), signed with HMAC-SHA256, retried with capped, jittered exponential back-off.
 
 import type { Store } from '../store/index.js';
+import { usageError } from './errors.js';
 import { eventBody, SIGNATURE_HEADER, signWebhook } from './events.js';
 
+/** Options of {@link WebhookWorker}. */
 export interface WebhookWorkerOptions {
   store: Store;
   secret: string;
@@ -23,6 +25,11 @@ export interface WebhookWorkerOptions {
   maxBackoffMs?: number;
 }
 
+/**
+ * Sends committed events to the webhook endpoints: run `start()` beside a connector (in any number of
+ * processes), or `runOnce()` from a scheduler. Misuse (a short secret, a bad timing option) throws a coded
+ * `TypeError`.
+ */
 export class WebhookWorker {
   readonly #o: Required<Omit<WebhookWorkerOptions, 'store' | 'secret'>>;
   readonly #store: Store;
@@ -33,7 +40,7 @@ export class WebhookWorker {
 
   constructor(options: WebhookWorkerOptions) {
     if (typeof options.secret !== 'string' || options.secret.length < 16)
-      throw new TypeError('webhook secret must be at least 16 characters');
+      throw usageError('webhook secret must be at least 16 characters');
     this.#store = options.store;
     this.#secret = options.secret;
     this.#o = {
@@ -56,13 +63,11 @@ export class WebhookWorker {
       'maxBackoffMs',
     ] as const) {
       const v = this.#o[k];
-      if (!Number.isInteger(v) || v < 1) throw new TypeError(`${k} must be a positive integer`);
+      if (!Number.isInteger(v) || v < 1) throw usageError(`${k} must be a positive integer`);
     }
     // A lease that can run out while its POST is still in flight lets a second worker send the same event.
     if (this.#o.leaseMs <= this.#o.timeoutMs)
-      throw new TypeError(
-        'leaseMs must be longer than timeoutMs, or another worker could send an event twice',
-      );
+      throw usageError('leaseMs must be longer than timeoutMs, or another worker could send an event twice');
   }
 
   /** One pass: sends every due delivery it can lease. */

@@ -4,6 +4,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectHandler } from './handler.js';
 import { sendWebResponse, toWebRequest } from './node.js';
 
+/**
+ * An Express 5 middleware that answers the connect paths and calls `next()` for everything else. Mounted under
+ * a path or not, the handler sees the full original URL.
+ *
+ * @example
+ * ```ts
+ * import { connectMiddleware } from 'noon-connect/http/express';
+ *
+ * app.use(connectMiddleware(handler)); // handler from createConnectHandler()
+ * ```
+ */
 export function connectMiddleware(handler: ConnectHandler) {
   return (
     req: IncomingMessage & { originalUrl?: string },

@@ -3,6 +3,7 @@
 import type { ConnectHandler } from './handler.js';
 import { type NodeRequestLike, toWebRequest } from './node.js';
 
+/** The part of a Fastify reply the plugin uses. */
 export interface FastifyReplyLike {
   code(status: number): FastifyReplyLike;
   header(name: string, value: string | string[]): FastifyReplyLike;
@@ -34,6 +35,13 @@ export interface FastifyLike {
  * request bodies first and answer 415 itself for a content type it has no parser for, so a form POST to the
  * callback would never get the handler's 405 (C5); in this scope every content type is accepted unparsed and
  * the handler reads the raw body only if it needs it. The app's own parsers elsewhere are untouched.
+ *
+ * @example
+ * ```ts
+ * import { registerConnectRoutes } from 'noon-connect/http/fastify';
+ *
+ * registerConnectRoutes(app, handler); // handler from createConnectHandler()
+ * ```
  */
 export function registerConnectRoutes(
   app: FastifyLike,

@@ -1,16 +1,20 @@
 // The connect endpoints on Web Request → Response: start (redirect to Noon's consent page, binding cookie set)
 // and callback (the state machine's outcome as a redirect or a result page). Framework adapters wrap this.
 
-import type { CallbackOutcome, Connector } from '../connect/connector.js';
-import { ConnectError } from '../connect/errors.js';
+import { type CallbackOutcome, ConnectError, type Connector } from '../connect/index.js';
 import { htmlResponse, PAGE_HEADERS, type PageContent } from './pages.js';
 
+/** Who is connecting, as `authorizeStart` decides it from the integrator's own authentication. */
 export interface StartParams {
+  /** The integrator's customer the connection belongs to. */
   tenant: string;
+  /** Where the browser goes after the flow: a relative, allow-listed path (default `/`: a result page). */
   returnTo?: string;
+  /** Reconnect this existing connection (same tenant) instead of making a new one. */
   connectionId?: string;
 }
 
+/** Options of {@link createConnectHandler}. */
 export interface ConnectHandlerOptions {
   connector: Connector;
   /** Where the endpoints live (default `/connect`): `<base>/start`, `<base>/callback`, `<base>/done/<id>`. */
@@ -24,6 +28,10 @@ export interface ConnectHandlerOptions {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * The connect endpoints as one function: a Web `Request` for one of its paths gets a `Response`; any other path
+ * gets undefined, so the caller (or an adapter) passes it on.
+ */
 export type ConnectHandler = (request: Request) => Promise<Response | undefined>;
 
 function redirect(location: string, extra: Record<string, string> = {}): Response {
@@ -136,7 +144,25 @@ export function outcomeResponse(o: CallbackOutcome, base: string): Response {
   }
 }
 
-/** Builds the handler: a Request for one of its paths gets a Response; any other path gets undefined. */
+/**
+ * Builds the connect endpoints on Web `Request` → `Response`: `<basePath>/start` (checks who is connecting,
+ * sets the browser-binding cookie and redirects to Noon's consent page), `<basePath>/callback` (runs the
+ * connector's state machine) and `<basePath>/done/<id>` (the result page). Any other path answers undefined.
+ * Mount it with {@link toNodeListener} or an adapter (`noon-connect/http/express`, `/fastify`, `/hono`).
+ *
+ * @example
+ * ```ts
+ * import http from 'node:http';
+ * import { createConnectHandler, toNodeListener } from 'noon-connect/http';
+ *
+ * const handler = createConnectHandler({
+ *   connector, // from createConnector()
+ *   // Who is connecting comes from your own authentication, never from the query string.
+ *   authorizeStart: async (req) => ({ tenant: await tenantOf(req), returnTo: '/settings/noon' }),
+ * });
+ * http.createServer(toNodeListener(handler)).listen(8787);
+ * ```
+ */
 export function createConnectHandler(options: ConnectHandlerOptions): ConnectHandler {
   const { connector } = options;
   const base = (options.basePath ?? '/connect').replace(/\/+$/, '');

@@ -203,7 +203,16 @@ export async function sendWebResponse(res: ServerResponse, r: Response): Promise
 }
 
 /**
- * A node:http request listener. Requests outside the handler's paths go to `fallback` (default: 404).
+ * A node:http request listener for a {@link ConnectHandler}. Requests outside the handler's paths go to
+ * `fallback` (default: 404).
+ *
+ * @example
+ * ```ts
+ * import http from 'node:http';
+ * import { toNodeListener } from 'noon-connect/http';
+ *
+ * http.createServer(toNodeListener(handler, (req, res) => myApp(req, res))).listen(8787);
+ * ```
  */
 export function toNodeListener(
   handler: ConnectHandler,

@@ -22,6 +22,7 @@ const STYLE = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem
 h1{font-size:1.35rem}.card{border:1px solid #ddd;border-radius:8px;padding:1.25rem 1.5rem}
 .ok{color:#0a6b2d}.bad{color:#a00000}.muted{color:#666;font-size:.9rem}code{font-size:.9rem}a.button{display:inline-block;margin-top:.5rem;padding:.45rem 1rem;border:1px solid #888;border-radius:6px;color:inherit;text-decoration:none}`;
 
+/** What a connect result page says. */
 export interface PageContent {
   title: string;
   tone: 'ok' | 'bad' | 'neutral';
@@ -32,6 +33,7 @@ export interface PageContent {
   note?: string;
 }
 
+/** The HTML of a connect result page; every value is escaped. */
 export function renderPage(p: PageContent): string {
   const cls = p.tone === 'neutral' ? '' : ` class="${p.tone}"`;
   const lines = p.lines.map((l) => `<p>${esc(l)}</p>`).join('');
@@ -40,6 +42,7 @@ export function renderPage(p: PageContent): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(p.title)}</title><style>${STYLE}</style></head><body><div class="card"><h1${cls}>${esc(p.title)}</h1>${lines}${link}${note}</div></body></html>`;
 }
 
+/** A connect result page as a Response, with {@link PAGE_HEADERS} (and `extra` headers). */
 export function htmlResponse(status: number, p: PageContent, extra: Record<string, string> = {}): Response {
   return lightResponse(renderPage(p), status, {
     'content-type': 'text/html; charset=utf-8',

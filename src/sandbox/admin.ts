@@ -4,7 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AdjustableClock } from './clock.js';
 import type { Switches } from './context.js';
-import { issueCode } from './endpoints/consent.js';
+import { issueCode, issueDenial } from './endpoints/consent.js';
 import { AdminTokenRequired, InvalidArgument, MethodNotAllowed, NotFound } from './errors.js';
 import type { Faults } from './faults.js';
 import { addClient, addIntegrator, addSeller, type Fixtures, parseConfig } from './fixtures.js';
@@ -130,6 +130,7 @@ export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<Sand
             ...(q.get('method') ? { method: q.get('method')! } : {}),
             ...(status !== undefined ? { status } : {}),
             ...(since !== undefined ? { sinceSeq: since } : {}),
+            ...(q.get('seller_project') ? { sellerProject: q.get('seller_project')! } : {}),
           }),
         });
       }
@@ -191,8 +192,11 @@ export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<Sand
         return json(201, { email: fx.email, password: fx.password, projects: fx.projects });
       }
       case 'POST /_sandbox/authorize': {
-        // A consent without a browser: for tests and benchmarks that need codes.
+        // A consent without a browser: for tests, benchmarks and `noon-connect check`, which need codes (or a
+        // denial, with `decision: "deny"`).
         const b = body(req);
+        if (b.decision !== undefined && b.decision !== 'approve' && b.decision !== 'deny')
+          throw new InvalidArgument('decision must be approve or deny');
         for (const k of ['client_id', 'email', 'project_code', 'redirect_uri', 'state']) {
           if (b[k] !== undefined && typeof b[k] !== 'string')
             throw new InvalidArgument(`${k} must be a string`);
@@ -212,6 +216,10 @@ export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<Sand
         if (!client.redirectUris.includes(redirectUri))
           throw new InvalidArgument('redirect_uri is not registered');
         const state = typeof b.state === 'string' ? b.state : d.world.secret();
+        if (b.decision === 'deny') {
+          const denied = issueDenial(d.world, client, projectCode, redirectUri, state);
+          return json(201, { state, location: denied.location });
+        }
         const out = issueCode(d.world, client, seller, projectCode, redirectUri, state);
         return json(201, {
           code: out.code,

@@ -11,6 +11,12 @@ import type { World } from './world.js';
 export interface Switches {
   /** NC7: 400 without a User-Agent. */
   requireUserAgent: boolean;
+  /**
+   * NC30 and §7: token/create and token/exchange require the integrator session. Off, a call without the session
+   * cookie is taken as the quickstart's samples send it (the client's or the token's project); a session that is
+   * presented is still checked.
+   */
+  requireOAuthSession: boolean;
   /** NC8 alternative: 415 unless `Content-Type: application/json`. */
   requireJsonContentType: boolean;
   /** NC13/NC37 alternative: error bodies without `details[].reason`. */
@@ -37,6 +43,7 @@ export interface Switches {
 
 export const DEFAULT_SWITCHES: Readonly<Switches> = Object.freeze({
   requireUserAgent: true,
+  requireOAuthSession: true,
   requireJsonContentType: false,
   errorReasons: true,
   exchangeReplay: false,
@@ -78,4 +85,13 @@ export function requireSession(req: SandboxRequest, ctx: Context): GatewaySessio
   if (refresh !== undefined && refresh !== s.refreshId) throw new SessionRequired();
   if (ctx.world.clock.now() >= s.expiresAt) throw new SessionExpired();
   return s;
+}
+
+/**
+ * The session of a token/create or token/exchange call: undefined only when none was presented and the
+ * `requireOAuthSession` switch is off.
+ */
+export function oauthSession(req: SandboxRequest, ctx: Context): GatewaySession | undefined {
+  if (!ctx.switches.requireOAuthSession && !req.cookies.get('_npsid')) return undefined;
+  return requireSession(req, ctx);
 }

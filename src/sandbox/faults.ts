@@ -14,7 +14,8 @@ export type FaultAction =
   | { type: 'mutate'; set?: Record<string, unknown>; drop?: string[] }
   | { type: 'trickle'; intervalMs?: number; commit?: boolean }
   | { type: 'rate-limit'; retryAfter?: number }
-  | { type: 'redirect'; location: string; status?: 301 | 302 | 303 | 307 | 308 };
+  | { type: 'redirect'; location: string; status?: 301 | 302 | 303 | 307 | 308 }
+  | { type: 'expire' };
 
 export const MALFORMED_BODIES = [
   'html',
@@ -51,6 +52,11 @@ export interface FaultSpec {
   always?: boolean;
   /** Probability, 0..1, that a matching call is affected (default 1). */
   fraction?: number;
+  /**
+   * Only calls about this seller project (its code, access token or session; see subject.ts), so runs that share
+   * one sandbox each script their own faults.
+   */
+  sellerProject?: string;
 }
 
 export interface ActiveFault extends FaultSpec {
@@ -70,6 +76,7 @@ const ACTION_TYPES = new Set([
   'trickle',
   'rate-limit',
   'redirect',
+  'expire',
 ]);
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -204,10 +211,16 @@ function parseAction(input: unknown): FaultAction {
         ...(a.status !== undefined ? { status: a.status as 301 | 302 | 303 | 307 | 308 } : {}),
       };
     }
+    case 'expire':
+      return { type: 'expire' };
     default:
       throw new TypeError(`fault.action.type must be one of ${[...ACTION_TYPES].join(', ')}`);
   }
 }
+
+/** Endpoints whose code or access token the `expire` action can age. */
+const EXPIRABLE = new Set(['token.create', 'token.exchange']);
+const PROJECT_CODE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Validates a fault description from the admin API or an in-process caller, naming the first bad field. */
 export function parseFaultSpec(input: unknown): FaultSpec {
@@ -226,10 +239,18 @@ export function parseFaultSpec(input: unknown): FaultSpec {
   }
   if (s.always !== undefined && typeof s.always !== 'boolean')
     throw new TypeError('fault.always must be a boolean');
+  if (
+    s.sellerProject !== undefined &&
+    !(typeof s.sellerProject === 'string' && PROJECT_CODE.test(s.sellerProject))
+  )
+    throw new TypeError(`fault.sellerProject must match ${PROJECT_CODE}`);
+  if (action.type === 'expire' && !EXPIRABLE.has(endpoint as string))
+    throw new TypeError('fault.action expire applies to token.create and token.exchange only');
   const spec: FaultSpec = { endpoint: endpoint as FaultSpec['endpoint'], action };
   if (s.times !== undefined) spec.times = s.times as number;
   if (s.fraction !== undefined) spec.fraction = s.fraction as number;
   if (s.always !== undefined) spec.always = s.always as boolean;
+  if (s.sellerProject !== undefined) spec.sellerProject = s.sellerProject as string;
   return spec;
 }
 
@@ -271,10 +292,11 @@ export class Faults {
   }
 
   /** The fault to apply to this call, if any (first match wins; it is used up as it triggers). */
-  take(endpoint: EndpointName): FaultAction | undefined {
+  take(endpoint: EndpointName, sellerProject?: string): FaultAction | undefined {
     for (let i = 0; i < this.#active.length; i++) {
       const f = this.#active[i]!;
       if (f.endpoint !== '*' && f.endpoint !== endpoint) continue;
+      if (f.sellerProject !== undefined && f.sellerProject !== sellerProject) continue;
       if (f.fraction !== undefined && this.#random() >= f.fraction) continue;
       f.triggered++;
       f.remaining--;
@@ -290,6 +312,7 @@ export function faultCommits(a: FaultAction): boolean {
   switch (a.type) {
     case 'commit-then-drop':
     case 'mutate':
+    case 'expire':
       return true;
     case 'reset':
     case 'trickle':

@@ -1,5 +1,6 @@
-// The request journal: one entry per request (method, path, endpoint, status, duration, request id), bounded,
-// with no secret values: never a query string, body, header or cookie.
+// The request journal: one entry per request (method, path, endpoint, status, duration, request id, and what it
+// was about: seller project, key id, whether a session and a User-Agent came), bounded, with no secret values:
+// never a query string, body, header or cookie.
 
 export interface JournalEntry {
   seq: number;
@@ -11,6 +12,14 @@ export interface JournalEntry {
   durationMs: number;
   requestId: string;
   project?: string;
+  /** The seller project the request's code, access token or session belongs to. */
+  sellerProject?: string;
+  /** The key a login used or a session was made with. */
+  keyId?: string;
+  /** Gateway requests: whether the integrator session cookie (`_npsid`) was presented. */
+  session?: boolean;
+  /** Gateway requests: whether a non-empty User-Agent was sent. */
+  userAgent?: boolean;
   reason?: string;
   fault?: string;
 }
@@ -20,6 +29,7 @@ export interface JournalQuery {
   method?: string;
   status?: number;
   sinceSeq?: number;
+  sellerProject?: string;
 }
 
 export class Journal {
@@ -45,7 +55,8 @@ export class Journal {
         (q.endpoint === undefined || e.endpoint === q.endpoint) &&
         (q.method === undefined || e.method === q.method) &&
         (q.status === undefined || e.status === q.status) &&
-        (q.sinceSeq === undefined || e.seq > q.sinceSeq),
+        (q.sinceSeq === undefined || e.seq > q.sinceSeq) &&
+        (q.sellerProject === undefined || e.sellerProject === q.sellerProject),
     );
   }
 

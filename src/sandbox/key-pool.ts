@@ -1,8 +1,16 @@
 // RSA-2048 key pairs for issued credentials, from a pre-generated pool so an exchange never waits ~100 ms for
-// key generation. One background worker thread, at the lowest CPU priority it can get, refills the pool; an
-// optional cache folder keeps unused keys across runs (a cached key file is deleted when its key is issued).
+// key generation. One background worker thread, at the lowest CPU priority it can get, refills the pool; when a
+// taker finds the pool empty, a key is also generated at normal priority (libuv's thread pool), since on a busy
+// machine the low-priority worker can starve for seconds. An optional cache folder keeps unused keys across runs
+// (a cached key file is deleted when its key is issued).
 
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  generateKeyPairSync,
+} from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -76,6 +84,8 @@ export class KeyPool {
   readonly #fullWaiters: (() => void)[] = [];
   #worker: Worker | undefined;
   #inFlight = false;
+  /** Normal-priority generations under way for waiting takers. */
+  #urgent = 0;
   #closed = false;
   #generated = 0;
   #fromCache = 0;
@@ -114,7 +124,28 @@ export class KeyPool {
       // Someone is waiting for this key: keep the process alive until it arrives.
       this.#worker?.ref();
       this.#refill();
+      this.#hurry();
     });
+  }
+
+  /** One normal-priority generation per waiting taker not yet covered by one. */
+  #hurry(): void {
+    if (this.#closed || this.#urgent >= this.#waiters.length) return;
+    this.#urgent++;
+    generateKeyPair(
+      'rsa',
+      {
+        modulusLength: 2048,
+        privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+      },
+      (err, publicPem, privatePem) => {
+        this.#urgent--;
+        // A failure leaves the taker to the worker, which is still generating for it.
+        if (err || this.#closed) return;
+        this.#accept({ privatePem, publicPem });
+      },
+    );
   }
 
   /** Resolves once the pool is full. */
@@ -205,6 +236,12 @@ export class KeyPool {
 
   #onKey(m: { privatePem: string; publicPem: string }): void {
     this.#inFlight = false;
+    this.#accept(m);
+    this.#refill();
+  }
+
+  /** A new key: to the first waiting taker, else into the pool (and the cache). */
+  #accept(m: { privatePem: string; publicPem: string }): void {
     this.#generated++;
     const k: Pooled = { ...m, fingerprint: fingerprintOf(m.publicPem) };
     const waiter = this.#waiters.shift();
@@ -224,7 +261,6 @@ export class KeyPool {
     if (this.#ready.length >= this.#size) {
       for (const f of this.#fullWaiters.splice(0)) f();
     }
-    this.#refill();
   }
 }
 

@@ -1,7 +1,7 @@
 // Where the sandbox keeps its state: in memory, or written through to a SQLite file (`--data`) so a restart
 // keeps projects, accounts, keys, codes, tokens, sessions and the ledger.
 
-import Database from 'better-sqlite3';
+import { openSqliteDatabase } from '../store/sqlite-binding.js';
 
 /** One kind of record, keyed by id. Values are copied in and out as JSON when a file backs them. */
 export interface Table<T> {
@@ -53,7 +53,7 @@ export function memoryRecords(): RecordStore {
 
 /** Memory tables mirrored to SQLite: reads come from memory, every write is written through at once. */
 export function sqliteRecords(file: string): RecordStore {
-  const db = new Database(file);
+  const db = openSqliteDatabase(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.exec(
@@ -65,16 +65,15 @@ export function sqliteRecords(file: string): RecordStore {
   const remove = db.prepare('DELETE FROM records WHERE kind = ? AND id = ?');
   // rowid order is first-insertion order (an upsert keeps its row), the order a Map iterates in, so a restarted
   // sandbox lists records, and picks "the first" seller or account, exactly as before the restart.
-  const load = db.prepare<[string], { id: string; json: string }>(
-    'SELECT id, json FROM records WHERE kind = ? ORDER BY rowid',
-  );
+  const load = db.prepare('SELECT id, json FROM records WHERE kind = ? ORDER BY rowid');
   const tables = new Map<string, Table<unknown>>();
   let open = true;
 
   class FileTable<T> extends MemoryTable<T> {
     constructor(readonly kind: string) {
       super();
-      for (const row of load.all(kind)) this.map.set(row.id, JSON.parse(row.json) as T);
+      for (const row of load.all(kind) as { id: string; json: string }[])
+        this.map.set(row.id, JSON.parse(row.json) as T);
     }
     override put(id: string, value: T): void {
       super.put(id, value);

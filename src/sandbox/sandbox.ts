@@ -109,6 +109,7 @@ export interface Sandbox {
 
 const SWITCH_CHECKS: Record<keyof Switches, (v: unknown) => boolean> = {
   requireUserAgent: (v) => typeof v === 'boolean',
+  requireOAuthSession: (v) => typeof v === 'boolean',
   requireJsonContentType: (v) => typeof v === 'boolean',
   errorReasons: (v) => typeof v === 'boolean',
   exchangeReplay: (v) => typeof v === 'boolean',

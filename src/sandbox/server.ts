@@ -36,6 +36,7 @@ import { html, json, parseCookies, type SandboxRequest, type SandboxResponse } f
 import type { Journal } from './journal.js';
 import { h, layout, PAGE_HEADERS } from './pages.js';
 import { retryHeaders, type WindowCounter } from './rate-limit.js';
+import { type RequestSubject, requestSubject } from './subject.js';
 
 export interface Route {
   endpoint: EndpointName | 'access' | 'admin' | 'index';
@@ -178,6 +179,15 @@ export function createListener(parts: ServerParts) {
     let faultName: string | undefined;
     let res: SandboxResponse;
     let action: FaultAction | undefined;
+    let subject: RequestSubject = {};
+    // Gateway requests say whether they carried the integrator session and a User-Agent (never the values).
+    const presented =
+      gateway && route
+        ? {
+            session: parseCookies(nreq.headers.cookie).has('_npsid'),
+            userAgent: !!nreq.headers['user-agent'],
+          }
+        : {};
 
     const finish = (status: number, r?: SandboxResponse) => {
       journal.record({
@@ -189,6 +199,9 @@ export function createListener(parts: ServerParts) {
         durationMs: performance.now() - started,
         requestId,
         ...(r?.project !== undefined ? { project: r.project } : {}),
+        ...(subject.sellerProject !== undefined ? { sellerProject: subject.sellerProject } : {}),
+        ...(subject.keyId !== undefined ? { keyId: subject.keyId } : {}),
+        ...presented,
         ...(r?.reason !== undefined ? { reason: r.reason } : {}),
         ...(faultName !== undefined ? { fault: faultName } : {}),
       });
@@ -240,12 +253,17 @@ export function createListener(parts: ServerParts) {
             limiter.hit(key);
           }
         }
-        action =
+        const endpointName =
           route.endpoint === 'access' || route.endpoint === 'index' || route.endpoint === 'admin'
             ? undefined
-            : faults.take(route.endpoint);
+            : route.endpoint;
+        if (endpointName && endpointName !== 'consent')
+          subject = requestSubject(endpointName, req, ctx.world);
+        action = endpointName ? faults.take(endpointName, subject.sellerProject) : undefined;
         if (action) faultName = action.type;
         if (action?.type === 'latency') await sleep(action.ms);
+        // `expire` ages the presented code or access token, then lets the endpoint answer as it then must.
+        if (action?.type === 'expire') subject.expire?.();
         if (action && action.type !== 'latency' && !faultCommits(action)) {
           res = faultResponse(action, withReason);
         } else {

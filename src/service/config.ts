@@ -2,8 +2,10 @@
 
 import { isLoopbackHost } from '../client/index.js';
 
+/** `dev` relaxes what only matters off one machine (tokens optional on loopback); `production` insists. */
 export type Mode = 'dev' | 'production';
 
+/** The service's configuration, as {@link parseConfig} reads it from the environment (frozen). */
 export interface ServiceConfig {
   mode: Mode;
   host: string;
@@ -38,6 +40,7 @@ export interface ServiceConfig {
   reconcileIntervalMs: number;
 }
 
+/** A configuration refused: `problems` lists every problem at once, each naming its variable, never its value. */
 export class ConfigError extends Error {
   readonly problems: string[];
   constructor(problems: string[]) {

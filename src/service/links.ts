@@ -3,10 +3,12 @@
 // endpoint trusts only what such a link says.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LINK_KEY_CONTEXT, META } from '../connect/invariants.js';
 import type { StartParams } from '../http/index.js';
 import type { Store } from '../store/index.js';
 import type { Vault } from '../vault/index.js';
 
+/** How long a connect link stays valid: one hour. */
 export const LINK_TTL_MS = 60 * 60_000;
 
 interface LinkBody {
@@ -16,6 +18,11 @@ interface LinkBody {
   exp: number;
 }
 
+/**
+ * Makes and checks connect links: `<publicUrl>/connect/start?t=…`, an HMAC-signed body naming the tenant (and
+ * return path and connection to reconnect) that expires after {@link LINK_TTL_MS}. The signing key is sealed in
+ * the store, so every instance of one deployment accepts every other's links.
+ */
 export class ConnectLinks {
   readonly #key: Buffer;
   readonly #publicUrl: string;
@@ -34,11 +41,13 @@ export class ConnectLinks {
     publicUrl: string;
     now: () => number;
   }): Promise<ConnectLinks> {
-    const ctx = { tenant: '-', project: '-', credentialId: 'link-key', purpose: 'link-mac-key' };
-    let sealed = await o.store.getMeta('service.link-key');
+    let sealed = await o.store.getMeta(META.linkKey);
     if (!sealed)
-      sealed = await o.store.setMetaIfAbsent('service.link-key', await o.vault.seal(randomBytes(32), ctx));
-    return new ConnectLinks(await o.vault.open(sealed, ctx), o.publicUrl, o.now);
+      sealed = await o.store.setMetaIfAbsent(
+        META.linkKey,
+        await o.vault.seal(randomBytes(32), LINK_KEY_CONTEXT),
+      );
+    return new ConnectLinks(await o.vault.open(sealed, LINK_KEY_CONTEXT), o.publicUrl, o.now);
   }
 
   #mac(body: string): string {

@@ -4,6 +4,7 @@
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 
+/** The log fields pino redacts, by name. */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -61,6 +62,10 @@ function prettyStream(out: NodeJS.WritableStream): Writable {
   });
 }
 
+/**
+ * The service's logger (pino): JSON lines, or one readable line per entry with `format: 'pretty'`, written to
+ * `destination` (default stdout). Fields named like secrets (tokens, cookies, codes, states, keys) are redacted.
+ */
 export function createLogger(o: {
   format: 'pretty' | 'json';
   level: string;

@@ -1,4 +1,7 @@
-// A small Prometheus registry: counters, gauges and histograms in the text exposition format.
+// A small Prometheus registry: counters, gauges and histograms in the text exposition format; and the
+// service's own metrics.
+
+import { type EndpointName, isEndpointName } from '../client/index.js';
 
 type Labels = Record<string, string>;
 
@@ -18,6 +21,7 @@ interface Metric {
   render(): string[];
 }
 
+/** A counter, per label set. */
 export class Counter implements Metric {
   readonly type = 'counter' as const;
   readonly #values = new Map<string, number>();
@@ -38,6 +42,7 @@ export class Counter implements Metric {
   }
 }
 
+/** A gauge whose value is collected when the registry renders. */
 export class Gauge implements Metric {
   readonly type = 'gauge' as const;
   #collect: () => Promise<number> | number = () => 0;
@@ -57,6 +62,7 @@ export class Gauge implements Metric {
   }
 }
 
+/** A histogram of seconds, per label set. */
 export class Histogram implements Metric {
   readonly type = 'histogram' as const;
   readonly #series = new Map<string, { buckets: number[]; sum: number; count: number }>();
@@ -93,6 +99,7 @@ export class Histogram implements Metric {
   }
 }
 
+/** A set of metrics rendered together in the Prometheus text format (`GET /metrics`). */
 export class Registry {
   readonly #metrics: Metric[] = [];
   counter(name: string, help: string): Counter {
@@ -118,6 +125,15 @@ export class Registry {
     }
     return `${lines.join('\n')}\n`;
   }
+}
+
+/**
+ * The `endpoint` label of an upstream call: the client's gateway call name, or `seller_api` for any seller API
+ * call made through the proxy. Those are named by method and path, and paths may hold resource ids: a fixed
+ * label keeps them out of /metrics and the series bounded.
+ */
+export function upstreamEndpointLabel(endpoint: string): EndpointName | 'seller_api' {
+  return isEndpointName(endpoint) ? endpoint : 'seller_api';
 }
 
 /** The service's metrics. */
@@ -149,4 +165,5 @@ export function serviceMetrics() {
     repairs: registry.counter('noon_connect_orphan_repairs_total', 'Orphan repairs completed'),
   };
 }
+/** The metrics a service keeps (see {@link serviceMetrics}). */
 export type ServiceMetrics = ReturnType<typeof serviceMetrics>;

@@ -1,9 +1,13 @@
 // The OpenAPI 3.1 description of the REST API, served at GET /api/openapi.json. Schemas are JSON Schema 2020-12
 // and describe exactly what the handlers answer (the API's tests check every answer against them).
 
+import { CONNECTION_STATUSES, TENANT_PATTERN } from '../connect/invariants.js';
+
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const nullable = (type: string) => ({ type: [type, 'null'] });
 const dateTime = { type: 'string', format: 'date-time' };
+const statuses = [...CONNECTION_STATUSES];
+const tenantPattern = TENANT_PATTERN.source;
 
 const ERROR_CODES = [
   'UNAUTHORIZED',
@@ -63,7 +67,7 @@ const schemas = {
       id: { type: 'string' },
       tenant: { type: 'string' },
       seller_project: { type: 'string', description: "The seller's Noon project code." },
-      status: { type: 'string', enum: ['active', 'needs_reconnect', 'disconnected'] },
+      status: { type: 'string', enum: statuses },
       key_id: { ...nullable('string'), description: 'Id of the key in use (not the key).' },
       channel_identifier: { ...nullable('string'), description: "The seller's service account." },
       oauth_request_id: {
@@ -98,7 +102,7 @@ const schemas = {
     properties: {
       tenant: {
         type: 'string',
-        pattern: '^[A-Za-z0-9._:@-]{1,128}$',
+        pattern: tenantPattern,
         description: 'Required unless the X-Noon-Connect-Tenant header names it.',
       },
       return_to: {
@@ -231,20 +235,20 @@ const parameters = {
     required: false,
     description:
       'Restricts the call to this tenant: other tenants’ connections answer 404, naming another tenant 403.',
-    schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$' },
+    schema: { type: 'string', pattern: tenantPattern },
   },
   TenantQuery: {
     name: 'tenant',
     in: 'query',
     required: false,
     description: 'Scope the call to this tenant (must agree with X-Noon-Connect-Tenant when both are given).',
-    schema: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$' },
+    schema: { type: 'string', pattern: tenantPattern },
   },
   StatusQuery: {
     name: 'status',
     in: 'query',
     required: false,
-    schema: { type: 'string', enum: ['active', 'needs_reconnect', 'disconnected'] },
+    schema: { type: 'string', enum: statuses },
   },
 };
 

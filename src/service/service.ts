@@ -2,7 +2,6 @@
 // endpoints, the dashboard, the REST API and the operations endpoints, runs the reconciler and the webhook
 // worker, and shuts down gracefully (in-flight callbacks finish first).
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -12,13 +11,21 @@ import { createConnectHandler } from '../http/index.js';
 import { sendWebResponse, toWebRequest } from '../http/node.js';
 import { openStore, type Store } from '../store/index.js';
 import type { Vault } from '../vault/index.js';
-import { createApiHandler } from './api.js';
+import { BEARER_CHALLENGE, bearerToken, secretMatcher } from './access.js';
+import { createApiHandler } from './api/index.js';
 import type { ServiceConfig } from './config.js';
-import { createDashboardHandler } from './dashboard.js';
+import { createDashboardHandler } from './dashboard/index.js';
 import { ConnectLinks } from './links.js';
 import { createLogger } from './logging.js';
-import { type ServiceMetrics, serviceMetrics } from './metrics.js';
-import { connectorOptions, integratorParts, noonEnvironment, openVaultOn, readMasterKey } from './wiring.js';
+import { type ServiceMetrics, serviceMetrics, upstreamEndpointLabel } from './metrics.js';
+import {
+  connectorOptions,
+  integratorParts,
+  noonEnvironment,
+  openVaultOn,
+  readMasterKey,
+  storeFailure,
+} from './wiring.js';
 
 /** What the dashboard and the REST API share. */
 export interface ServiceContext {
@@ -31,8 +38,10 @@ export interface ServiceContext {
   now(): number;
 }
 
+/** One part of the service's routes: a Response for its paths, undefined for any other. */
 export type RouteHandler = (request: Request) => Promise<Response | undefined>;
 
+/** A running service (see {@link createService}). */
 export interface Service {
   readonly url: string;
   readonly context: ServiceContext;
@@ -44,6 +53,7 @@ export interface Service {
   reconcile(): ReturnType<Connector['reconcile']>;
 }
 
+/** What a caller (usually a test) may inject into {@link createService}. */
 export interface ServiceDeps {
   /** Start the HTTP listener (default true). */
   listen?: boolean;
@@ -55,6 +65,10 @@ export interface ServiceDeps {
   stepHook?: Parameters<typeof createConnector>[0]['stepHook'];
 }
 
+/**
+ * Start-up refused: `code` names what failed (the master key, the store, the integrator's key file, Noon, or
+ * the listener) and the message gives the cause in one line, never a secret.
+ */
 export class StartupError extends Error {
   constructor(
     message: string,
@@ -71,24 +85,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
 };
 
-const KNOWN_ENDPOINTS = new Set([
-  'login',
-  'whoami',
-  'token.create',
-  'token.exchange',
-  'api_users.create',
-  'api_users.list',
-  'api_users.remove',
-]);
-
-function bearerMatches(request: Request, token: string): boolean {
-  const m = /^Bearer +(\S+) *$/i.exec(request.headers.get('authorization') ?? '');
-  if (!m) return false;
-  const a = createHash('sha256').update(m[1]!).digest();
-  const b = createHash('sha256').update(token).digest();
-  return timingSafeEqual(a, b);
-}
-
 function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), {
     status,
@@ -96,6 +92,21 @@ function json(status: number, body: unknown): Response {
   });
 }
 
+/**
+ * Starts the service: checks the master key, opens the store and the vault, loads the integrator's key file,
+ * logs in to Noon, builds the connector, serves the connect endpoints, dashboard, REST API and operations
+ * endpoints, and starts the reconciler and the webhook worker. Refuses with a {@link StartupError} (or the
+ * {@link ConfigError} of {@link parseConfig}) and writes nothing when something is wrong.
+ *
+ * @example
+ * ```ts
+ * import { createService, parseConfig } from 'noon-connect/service';
+ *
+ * const service = await createService(parseConfig(process.env));
+ * console.log(`serving on ${service.url}`);
+ * process.once('SIGTERM', () => service.close());
+ * ```
+ */
 export async function createService(config: ServiceConfig, deps: ServiceDeps = {}): Promise<Service> {
   const logger = createLogger({
     format: config.logFormat,
@@ -116,10 +127,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   try {
     store = await openStore(config.storeUrl);
   } catch (e) {
-    throw new StartupError(
-      `store: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).name})`,
-      'STORE',
-    );
+    throw new StartupError(`store: cannot open (${storeFailure(e, config.storeUrl)})`, 'STORE');
   }
   const fail = async (e: StartupError): Promise<never> => {
     await store.close().catch(() => {});
@@ -138,12 +146,12 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   } catch (e) {
     return fail(new StartupError(`integrator key file: ${(e as Error).message}`, 'KEY_FILE'));
   }
-  // Seller API calls through the proxy are named by method and path; the metric label is fixed so paths (which
-  // may hold resource ids) never reach /metrics and the series stay bounded.
   const upstreamLog = (e: NoonLogEntry) => {
     if (e.event === 'response' && e.durationMs !== undefined) {
-      const endpoint = KNOWN_ENDPOINTS.has(e.endpoint) ? e.endpoint : 'seller_api';
-      metrics.upstreamLatency.observe({ endpoint, status: String(e.status ?? 0) }, e.durationMs / 1000);
+      metrics.upstreamLatency.observe(
+        { endpoint: upstreamEndpointLabel(e.endpoint), status: String(e.status ?? 0) },
+        e.durationMs / 1000,
+      );
     }
     const level = e.level === 'warn' ? 'warn' : 'debug';
     logger[level](
@@ -227,6 +235,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   const api = createApiHandler(context);
   const dashboard = createDashboardHandler(context);
 
+  const scrapeTokenMatches = secretMatcher(config.apiToken);
   let ready = true;
   let draining = false;
   const fetchHandler = async (request: Request): Promise<Response> => {
@@ -244,10 +253,11 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
       }
       if (path === '/metrics') {
         // With an API token configured, scrapes must present it (Prometheus: authorization.credentials).
-        if (config.apiToken !== undefined && !bearerMatches(request, config.apiToken)) {
+        const token = bearerToken(request);
+        if (config.apiToken !== undefined && (token === undefined || !scrapeTokenMatches(token))) {
           return new Response('unauthorized\n', {
             status: 401,
-            headers: { 'www-authenticate': 'Bearer realm="noon-connect"', 'cache-control': 'no-store' },
+            headers: { 'www-authenticate': BEARER_CHALLENGE, 'cache-control': 'no-store' },
           });
         }
         return new Response(await metrics.registry.render(), {

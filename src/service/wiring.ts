@@ -76,3 +76,41 @@ export function connectorOptions(
     ...(c.webhookUrls.length > 0 ? { webhooks: { endpoints: c.webhookUrls, secret: c.webhookSecret! } } : {}),
   };
 }
+
+/**
+ * Why the store could not be opened or queried, in one line: the driver's own words and those of its causes
+ * (`database "x" does not exist`, a SQLite message, a missing driver), never the store URL's password.
+ */
+export function storeFailure(e: unknown, storeUrl: string): string {
+  const parts: string[] = [];
+  let cur: unknown = e;
+  for (let depth = 0; depth < 4 && cur !== null && typeof cur === 'object'; depth++) {
+    const message = (cur as { message?: unknown }).message;
+    if (
+      typeof message === 'string' &&
+      message.trim() !== '' &&
+      !parts.some((p) => p.includes(message.trim()))
+    )
+      parts.push(message.trim());
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  const err = e as { code?: unknown; name?: unknown } | null;
+  let text =
+    parts.length > 0
+      ? parts.join(': ')
+      : typeof err?.code === 'string'
+        ? err.code
+        : typeof err?.name === 'string'
+          ? err.name
+          : 'error';
+  let password = '';
+  try {
+    password = new URL(storeUrl).password;
+  } catch {
+    // Not a URL (a SQLite path): nothing to hide.
+  }
+  if (password !== '') {
+    for (const p of new Set([password, decodeURIComponent(password)])) text = text.replaceAll(p, '***');
+  }
+  return text.replace(/\s+/g, ' ').slice(0, 500);
+}

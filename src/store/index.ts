@@ -1,10 +1,19 @@
 // noon-connect/store: the connector's persistence, one interface with SQLite and Postgres implementations.
 
+export { StoreError, type StoreErrorCode } from './errors.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 export { createPostgresStore, type PgPoolLike, type PostgresStoreOptions } from './postgres.js';
 export type { SqlDriver, SqlExecutor } from './sql-driver.js';
 export { SqlStore } from './sql-store.js';
-export { createSqliteStore, openSqlite, type SqliteDatabase, type SqliteStoreOptions } from './sqlite.js';
+export { createSqliteStore, openSqlite, type SqliteStoreOptions } from './sqlite.js';
+export {
+  defaultSqliteDriver,
+  type OpenSqliteOptions,
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type SqliteDriverName,
+  type SqliteStatement,
+} from './sqlite-binding.js';
 export * from './types.js';
 
 import { createPostgresStore } from './postgres.js';

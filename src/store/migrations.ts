@@ -1,10 +1,21 @@
-// Versioned schema migrations, applied at start under a cross-process lock (see SqlDriver.migrationLock).
+// Versioned schema migrations, applied at start under a cross-process lock (see SqlDriver.migrationLock). An
+// applied migration is never edited: a change to the schema or to what rows mean is a new version that upgrades
+// the databases already in use.
 
 export interface Migration {
   version: number;
   name: string;
+  /** Statements for every dialect, run after the dialect's own. */
   statements: readonly string[];
+  /** Statements one dialect needs first (SQLite cannot change a column in place; it rebuilds the table). */
+  dialect?: Readonly<Partial<Record<'sqlite' | 'postgres', readonly string[]>>>;
 }
+
+/** The attempts table's columns after version 2, in their stored order. */
+const ATTEMPT_COLUMNS =
+  'id, kind, tenant, state_hash, environment, return_to, status, created_at, expires_at, updated_at, ' +
+  'consumed_at, connection_id, seller_project, access_token_sealed, token_expires_at, raw_exchange_sealed, ' +
+  'oauth_request_id, key_id, channel_identifier, exchange_sends, error_code, error_detail';
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -97,6 +108,60 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (event_id, endpoint)
       )`,
       `CREATE INDEX nc_deliveries_due ON nc_deliveries (delivered_at, next_at)`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'no state hash for rotation attempts; an orphan repair is a kind, not an error code',
+    dialect: {
+      sqlite: [
+        `CREATE TABLE nc_attempts_v2 (
+          id TEXT PRIMARY KEY,
+          kind TEXT NOT NULL DEFAULT 'connect',
+          tenant TEXT NOT NULL,
+          state_hash TEXT UNIQUE,
+          environment TEXT NOT NULL,
+          return_to TEXT NOT NULL,
+          status TEXT NOT NULL,
+          created_at BIGINT NOT NULL,
+          expires_at BIGINT NOT NULL,
+          updated_at BIGINT NOT NULL,
+          consumed_at BIGINT,
+          connection_id TEXT,
+          seller_project TEXT,
+          access_token_sealed TEXT,
+          token_expires_at BIGINT,
+          raw_exchange_sealed TEXT,
+          oauth_request_id TEXT,
+          key_id TEXT,
+          channel_identifier TEXT,
+          exchange_sends INTEGER NOT NULL DEFAULT 0,
+          error_code TEXT,
+          error_detail TEXT
+        )`,
+        `INSERT INTO nc_attempts_v2 (${ATTEMPT_COLUMNS}) SELECT ${ATTEMPT_COLUMNS} FROM nc_attempts`,
+        `DROP TABLE nc_attempts`,
+        `ALTER TABLE nc_attempts_v2 RENAME TO nc_attempts`,
+        `CREATE INDEX nc_attempts_status ON nc_attempts (status, updated_at)`,
+      ],
+      postgres: [`ALTER TABLE nc_attempts ALTER COLUMN state_hash DROP NOT NULL`],
+    },
+    statements: [
+      // A rotation attempt carried the hash of a made-up state; no link ever starts one.
+      `UPDATE nc_attempts SET state_hash = NULL WHERE kind = 'rotate'`,
+      // Version 1 marked an attempt in orphan repair with error_code 'ORPHAN_REPAIR' (over the code that flagged
+      // it). A connect attempt in repair is now kind 'repair'; a flagged one keeps why: its repair was cut short.
+      `UPDATE nc_attempts SET
+         kind = CASE WHEN kind = 'connect' THEN 'repair' ELSE kind END,
+         error_code = CASE WHEN status = 'ORPHAN_SUSPECTED' THEN 'INTERRUPTED' ELSE NULL END
+       WHERE error_code = 'ORPHAN_REPAIR'`,
+      // Codes built by concatenation become one code each, with what varied kept as the detail.
+      `UPDATE nc_attempts SET error_code = 'EXCHANGE_FAILED', error_detail = 'status.code ' || substr(error_code, 17)
+       WHERE error_code LIKE 'EXCHANGE_STATUS_%'`,
+      `UPDATE nc_attempts SET error_code = 'LOGIN_FAILED', error_detail = substr(error_code, 7)
+       WHERE error_code LIKE 'LOGIN_%'`,
+      `UPDATE nc_attempts SET error_code = 'HTTP_STATUS', error_detail = 'HTTP ' || substr(error_code, 6)
+       WHERE error_code LIKE 'HTTP_%'`,
     ],
   },
 ];

@@ -1,6 +1,7 @@
-// The store for several instances: Postgres through `pg`. Typed against the few Pool methods it uses.
+// The store for several instances: Postgres through `pg`, an optional peer loaded only when a Postgres store is
+// made from a connection string. Typed against the few Pool methods it uses.
 
-import pg from 'pg';
+import { causeText, StoreError } from './errors.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
 
@@ -96,13 +97,42 @@ class PostgresDriver implements SqlDriver {
   }
 }
 
-/** int8 as a JS number: the store's timestamps are epoch milliseconds, well inside 2^53. */
-const typeParsers = {
-  getTypeParser(oid: number, format?: string) {
-    if (oid === 20) return (v: string) => Number(v);
-    return (pg.types.getTypeParser as (o: number, f?: string) => unknown)(oid, format);
-  },
-};
+/** The part of the `pg` module the store uses. */
+interface PgModule {
+  Pool: new (config: Record<string, unknown>) => PgPoolLike & { on(event: 'error', fn: () => void): unknown };
+  types: { getTypeParser(oid: number, format?: string): unknown };
+}
+
+let pgModule: Promise<PgModule> | undefined;
+
+function loadPg(): Promise<PgModule> {
+  pgModule ??= import('pg').then(
+    (m) => ((m as { default?: PgModule }).default ?? m) as PgModule,
+    (e: unknown) => {
+      pgModule = undefined;
+      const missing =
+        (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && causeText(e).includes("'pg'");
+      throw new StoreError(
+        'DRIVER_MISSING',
+        missing
+          ? 'a Postgres store needs the pg package: npm install pg@8'
+          : `the pg package cannot load: ${causeText(e)}`,
+        { cause: e },
+      );
+    },
+  );
+  return pgModule;
+}
+
+/** Where a connection string points, for messages: host, port and database, never the user or password. */
+function describeTarget(connection: string): string {
+  try {
+    const u = new URL(connection);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return 'the configured server';
+  }
+}
 
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<SqlStore> {
   const schema = options.schema ?? 'public';
@@ -110,15 +140,24 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   let pool: PgPoolLike;
   let owned = false;
   if (typeof options.connection === 'string') {
-    pool = new pg.Pool({
+    const pg = await loadPg();
+    /** int8 as a JS number: the store's timestamps are epoch milliseconds, well inside 2^53. */
+    const typeParsers = {
+      getTypeParser(oid: number, format?: string) {
+        if (oid === 20) return (v: string) => Number(v);
+        return pg.types.getTypeParser(oid, format);
+      },
+    };
+    const made = new pg.Pool({
       connectionString: options.connection,
       max: options.max ?? 10,
       options: `-c search_path=${schema}`,
-      types: typeParsers as never,
-    }) as unknown as PgPoolLike;
-    (pool as unknown as pg.Pool).on('error', () => {
+      types: typeParsers,
+    });
+    made.on('error', () => {
       // An idle client lost its connection; the pool replaces it. Queries in flight see their own error.
     });
+    pool = made;
     owned = true;
   } else {
     pool = options.connection;
@@ -128,7 +167,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     await store.migrate();
   } catch (e) {
     if (owned) await pool.end().catch(() => {});
-    throw e;
+    const where =
+      typeof options.connection === 'string'
+        ? `Postgres at ${describeTarget(options.connection)}`
+        : 'Postgres';
+    // The server's own words (`database "x" does not exist`, `connect ECONNREFUSED …`) are the cause.
+    throw new StoreError('OPEN_FAILED', `${where}: ${causeText(e)}`, { cause: e });
   }
   return store;
 }

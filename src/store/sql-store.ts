@@ -1,18 +1,30 @@
 // The Store on any SqlDriver: every atomic step is one conditional statement or one transaction in the
 // database, so it holds across processes and instances.
 
+import { UsageError } from '../usage-error.js';
 import { MIGRATIONS } from './migrations.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import {
+  attemptFrom,
+  connectionFrom,
+  credentialFrom,
+  deliveryFrom,
+  eventFrom,
+  num,
+  PATCH_COLUMNS,
+  placeholders,
+  type Row,
+  strOrNull,
+  Where,
+} from './sql-rows.js';
 import type {
   Attempt,
-  AttemptKind,
   AttemptPatch,
   AttemptStatus,
   ClaimResult,
   Connection,
   ConnectionStatus,
   Credential,
-  CredentialState,
   Delivery,
   EventRecord,
   NewAttempt,
@@ -21,118 +33,6 @@ import type {
   SideEffects,
   Store,
 } from './types.js';
-
-type Row = Record<string, unknown>;
-
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-
-function attemptFrom(r: Row): Attempt {
-  return {
-    id: String(r.id),
-    kind: String(r.kind) as AttemptKind,
-    tenant: String(r.tenant),
-    stateHash: String(r.state_hash),
-    environment: String(r.environment),
-    returnTo: String(r.return_to),
-    status: String(r.status) as AttemptStatus,
-    createdAt: num(r.created_at),
-    expiresAt: num(r.expires_at),
-    updatedAt: num(r.updated_at),
-    consumedAt: numOrNull(r.consumed_at),
-    connectionId: strOrNull(r.connection_id),
-    sellerProject: strOrNull(r.seller_project),
-    accessTokenSealed: strOrNull(r.access_token_sealed),
-    tokenExpiresAt: numOrNull(r.token_expires_at),
-    rawExchangeSealed: strOrNull(r.raw_exchange_sealed),
-    oauthRequestId: strOrNull(r.oauth_request_id),
-    keyId: strOrNull(r.key_id),
-    channelIdentifier: strOrNull(r.channel_identifier),
-    exchangeSends: num(r.exchange_sends),
-    errorCode: strOrNull(r.error_code),
-    errorDetail: strOrNull(r.error_detail),
-  };
-}
-
-function connectionFrom(r: Row): Connection {
-  return {
-    id: String(r.id),
-    tenant: String(r.tenant),
-    sellerProject: String(r.seller_project),
-    status: String(r.status) as ConnectionStatus,
-    credentialId: strOrNull(r.credential_id),
-    keyId: strOrNull(r.key_id),
-    channelIdentifier: strOrNull(r.channel_identifier),
-    userCode: strOrNull(r.user_code),
-    oauthRequestId: strOrNull(r.oauth_request_id),
-    createdAt: num(r.created_at),
-    updatedAt: num(r.updated_at),
-    connectedAt: numOrNull(r.connected_at),
-    lastHealthAt: numOrNull(r.last_health_at),
-    lastHealthOk:
-      r.last_health_ok === null || r.last_health_ok === undefined ? null : num(r.last_health_ok) === 1,
-    lastHealthDetail: strOrNull(r.last_health_detail),
-  };
-}
-
-function credentialFrom(r: Row): Credential {
-  return {
-    id: String(r.id),
-    connectionId: String(r.connection_id),
-    tenant: String(r.tenant),
-    sellerProject: String(r.seller_project),
-    keyId: String(r.key_id),
-    channelIdentifier: String(r.channel_identifier),
-    sealed: String(r.sealed),
-    state: String(r.state) as CredentialState,
-    createdAt: num(r.created_at),
-    removedAt: numOrNull(r.removed_at),
-  };
-}
-
-function eventFrom(r: Row): EventRecord {
-  return {
-    id: String(r.id),
-    type: String(r.type),
-    tenant: String(r.tenant),
-    connectionId: strOrNull(r.connection_id),
-    attemptId: strOrNull(r.attempt_id),
-    payload: String(r.payload),
-    createdAt: num(r.created_at),
-  };
-}
-
-function deliveryFrom(r: Row): Delivery {
-  return {
-    eventId: String(r.event_id),
-    endpoint: String(r.endpoint),
-    attempts: num(r.attempts),
-    nextAt: num(r.next_at),
-    deliveredAt: numOrNull(r.delivered_at),
-    lastStatus: numOrNull(r.last_status),
-    lastError: strOrNull(r.last_error),
-    leaseUntil: numOrNull(r.lease_until),
-  };
-}
-
-const PATCH_COLUMNS: Record<keyof AttemptPatch, string> = {
-  sellerProject: 'seller_project',
-  accessTokenSealed: 'access_token_sealed',
-  tokenExpiresAt: 'token_expires_at',
-  rawExchangeSealed: 'raw_exchange_sealed',
-  oauthRequestId: 'oauth_request_id',
-  keyId: 'key_id',
-  channelIdentifier: 'channel_identifier',
-  exchangeSends: 'exchange_sends',
-  errorCode: 'error_code',
-  errorDetail: 'error_detail',
-  connectionId: 'connection_id',
-};
-
-function placeholders(n: number): string {
-  return Array.from({ length: n }, () => '?').join(', ');
-}
 
 async function insertEvents(tx: SqlExecutor, events: readonly NewEvent[] | undefined): Promise<void> {
   for (const e of events ?? []) {
@@ -190,7 +90,7 @@ export class SqlStore implements Store {
       );
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
-        for (const s of m.statements) await tx.run(s);
+        for (const s of [...(m.dialect?.[this.kind] ?? []), ...m.statements]) await tx.run(s);
         await tx.run('INSERT INTO nc_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
           m.version,
           m.name,
@@ -240,7 +140,7 @@ export class SqlStore implements Store {
         a.id,
         a.kind ?? 'connect',
         a.tenant,
-        a.stateHash,
+        a.stateHash ?? null,
         a.environment,
         a.returnTo,
         a.status ?? 'STARTED',
@@ -289,7 +189,7 @@ export class SqlStore implements Store {
     const params: unknown[] = [to, now];
     for (const [k, v] of Object.entries(patch)) {
       const col = PATCH_COLUMNS[k as keyof AttemptPatch];
-      if (!col) throw new TypeError(`unknown attempt field ${k}`);
+      if (!col) throw new UsageError('ERR_STORE_INVALID_ARGUMENT', `unknown attempt field ${k}`);
       sets.push(`${col} = ?`);
       params.push(v ?? null);
     }
@@ -323,36 +223,16 @@ export class SqlStore implements Store {
   }
 
   async listAttempts(q: Parameters<Store['listAttempts']>[0]): Promise<Attempt[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.kind !== undefined) {
-      where.push('kind = ?');
-      params.push(q.kind);
-    }
-    if (q.connectionId !== undefined) {
-      where.push('connection_id = ?');
-      params.push(q.connectionId);
-    }
-    if (q.sellerProject !== undefined) {
-      where.push('seller_project = ?');
-      params.push(q.sellerProject);
-    }
-    if (q.statuses?.length) {
-      where.push(`status IN (${placeholders(q.statuses.length)})`);
-      params.push(...q.statuses);
-    }
-    if (q.updatedBefore !== undefined) {
-      where.push('updated_at < ?');
-      params.push(q.updatedBefore);
-    }
-    if (q.tenant !== undefined) {
-      where.push('tenant = ?');
-      params.push(q.tenant);
-    }
-    params.push(q.limit ?? 500);
+    const w = new Where()
+      .eq('kind', q.kind)
+      .eq('connection_id', q.connectionId)
+      .eq('seller_project', q.sellerProject)
+      .in('status', q.statuses)
+      .eq('tenant', q.tenant);
+    if (q.updatedBefore !== undefined) w.add('updated_at < ?', q.updatedBefore);
     const rows = await this.#db.all<Row>(
-      `SELECT * FROM nc_attempts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${q.order === 'oldest' ? 'updated_at ASC' : 'created_at DESC'}, id LIMIT ?`,
-      params,
+      `SELECT * FROM nc_attempts ${w} ORDER BY ${q.order === 'oldest' ? 'updated_at ASC' : 'created_at DESC'}, id LIMIT ?`,
+      [...w.params, q.limit ?? 500],
     );
     return rows.map(attemptFrom);
   }
@@ -425,19 +305,10 @@ export class SqlStore implements Store {
   }
 
   async listConnections(q: { tenant?: string; status?: ConnectionStatus } = {}): Promise<Connection[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.tenant !== undefined) {
-      where.push('tenant = ?');
-      params.push(q.tenant);
-    }
-    if (q.status !== undefined) {
-      where.push('status = ?');
-      params.push(q.status);
-    }
+    const w = new Where().eq('tenant', q.tenant).eq('status', q.status);
     const rows = await this.#db.all<Row>(
-      `SELECT * FROM nc_connections ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`,
-      params,
+      `SELECT * FROM nc_connections ${w} ORDER BY created_at, id`,
+      w.params,
     );
     return rows.map(connectionFrom);
   }
@@ -492,55 +363,20 @@ export class SqlStore implements Store {
     );
   }
 
-  addCredential(
-    connectionId: string,
-    c: Omit<Credential, 'state' | 'removedAt'>,
-    now: number,
-    effects?: SideEffects,
-  ): Promise<Credential | undefined> {
-    return this.#db.transaction(
-      async (tx) => {
-        const conn = (await tx.all<Row>('SELECT id FROM nc_connections WHERE id = ?', [connectionId]))[0];
-        if (!conn) return undefined;
-        await activateCredential(tx, connectionId, c);
-        await tx.run(
-          `UPDATE nc_connections SET status = 'active', credential_id = ?, key_id = ?, channel_identifier = ?, updated_at = ? WHERE id = ?`,
-          [c.id, c.keyId, c.channelIdentifier, now, connectionId],
-        );
-        await insertEvents(tx, effects?.events);
-        return { ...c, state: 'active' as const, removedAt: null };
-      },
-      { durable: true },
-    );
-  }
-
   async getCredential(id: string): Promise<Credential | undefined> {
     const rows = await this.#db.all<Row>('SELECT * FROM nc_credentials WHERE id = ?', [id]);
     return rows[0] ? credentialFrom(rows[0]) : undefined;
   }
 
   async listCredentials(q: Parameters<Store['listCredentials']>[0]): Promise<Credential[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.channelIdentifier !== undefined) {
-      where.push('channel_identifier = ?');
-      params.push(q.channelIdentifier);
-    }
-    if (q.sellerProject !== undefined) {
-      where.push('seller_project = ?');
-      params.push(q.sellerProject);
-    }
-    if (q.connectionId !== undefined) {
-      where.push('connection_id = ?');
-      params.push(q.connectionId);
-    }
-    if (q.states?.length) {
-      where.push(`state IN (${placeholders(q.states.length)})`);
-      params.push(...q.states);
-    }
+    const w = new Where()
+      .eq('channel_identifier', q.channelIdentifier)
+      .eq('seller_project', q.sellerProject)
+      .eq('connection_id', q.connectionId)
+      .in('state', q.states);
     const rows = await this.#db.all<Row>(
-      `SELECT * FROM nc_credentials ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`,
-      params,
+      `SELECT * FROM nc_credentials ${w} ORDER BY created_at, id`,
+      w.params,
     );
     return rows.map(credentialFrom);
   }
@@ -575,7 +411,7 @@ export class SqlStore implements Store {
     const params: unknown[] = [now];
     for (const [k, v] of Object.entries(patch)) {
       const col = cols[k];
-      if (!col) throw new TypeError(`unknown connection field ${k}`);
+      if (!col) throw new UsageError('ERR_STORE_INVALID_ARGUMENT', `unknown connection field ${k}`);
       sets.push(`${col} = ?`);
       params.push(typeof v === 'boolean' ? (v ? 1 : 0) : (v ?? null));
     }
@@ -639,7 +475,7 @@ export class SqlStore implements Store {
       meta: 'UPDATE nc_meta SET value = ? WHERE name = ? AND value = ?',
     };
     const statement = sql[v.column];
-    if (!statement) throw new TypeError('unknown sealed column');
+    if (!statement) throw new UsageError('ERR_STORE_INVALID_ARGUMENT', 'unknown sealed column');
     return this.#db.transaction(async (tx) => (await tx.run(statement, [to, v.id, from])) === 1, {
       durable: true,
     });
@@ -655,20 +491,10 @@ export class SqlStore implements Store {
   async listEvents(
     q: { limit?: number; tenant?: string; connectionId?: string } = {},
   ): Promise<EventRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.tenant !== undefined) {
-      where.push('tenant = ?');
-      params.push(q.tenant);
-    }
-    if (q.connectionId !== undefined) {
-      where.push('connection_id = ?');
-      params.push(q.connectionId);
-    }
-    params.push(q.limit ?? 200);
+    const w = new Where().eq('tenant', q.tenant).eq('connection_id', q.connectionId);
     const rows = await this.#db.all<Row>(
-      `SELECT * FROM nc_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`,
-      params,
+      `SELECT * FROM nc_events ${w} ORDER BY created_at DESC, id LIMIT ?`,
+      [...w.params, q.limit ?? 200],
     );
     return rows.map(eventFrom);
   }
@@ -722,18 +548,12 @@ export class SqlStore implements Store {
   }
 
   async listDeliveries(q: { pending?: boolean; limit?: number; eventId?: string } = {}): Promise<Delivery[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.pending !== undefined) where.push(q.pending ? 'delivered_at IS NULL' : 'delivered_at IS NOT NULL');
-    if (q.eventId !== undefined) {
-      where.push('event_id = ?');
-      params.push(q.eventId);
-    }
-    params.push(q.limit ?? 200);
-    const rows = await this.#db.all<Row>(
-      `SELECT * FROM nc_deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY next_at DESC LIMIT ?`,
-      params,
-    );
+    const w = new Where().eq('event_id', q.eventId);
+    if (q.pending !== undefined) w.add(q.pending ? 'delivered_at IS NULL' : 'delivered_at IS NOT NULL');
+    const rows = await this.#db.all<Row>(`SELECT * FROM nc_deliveries ${w} ORDER BY next_at DESC LIMIT ?`, [
+      ...w.params,
+      q.limit ?? 200,
+    ]);
     return rows.map(deliveryFrom);
   }
 }

@@ -1,32 +1,27 @@
-// The embedded default store: SQLite through better-sqlite3 (WAL; commits that hold a key use
-// synchronous=FULL). Typed against the few methods it uses, so any compatible binding fits.
+// The embedded default store: SQLite through node:sqlite where Node.js has it, else better-sqlite3 (WAL; commits
+// that hold a key use synchronous=FULL). Typed against the few methods it uses, so any compatible binding fits.
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { causeText, StoreError } from './errors.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
+import {
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type SqliteDriverName,
+  type SqliteStatement,
+} from './sqlite-binding.js';
 
-/** The part of a better-sqlite3 database the store uses. */
-export interface SqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  exec(sql: string): unknown;
-  pragma(source: string, options?: { simple?: boolean }): unknown;
-  close(): unknown;
-  readonly inTransaction: boolean;
-}
-
-export interface SqliteStatement {
-  readonly reader: boolean;
-  run(...params: unknown[]): { changes: number };
-  all(...params: unknown[]): unknown[];
-}
+export type { SqliteDatabase, SqliteDriverName, SqliteStatement };
 
 export interface SqliteStoreOptions {
   /** A database file path (created with its folder if missing), or an open database. */
   database: string | SqliteDatabase;
   /** Milliseconds to wait for another process's write lock (default 10 s). */
   busyTimeoutMs?: number;
+  /** The binding for a path (default: `node:sqlite` where this Node.js has it, else better-sqlite3). */
+  driver?: SqliteDriverName;
 }
 
 /** Serialises top-level operations so no query joins another caller's open transaction. */
@@ -114,23 +109,51 @@ class SqliteDriver implements SqlDriver {
   }
 }
 
-export function openSqlite(path: string, busyTimeoutMs = 10_000): SqliteDatabase {
+/** Opens (creating it and its folder if missing) a SQLite file with the store's settings: WAL, busy timeout. */
+export function openSqlite(
+  path: string,
+  busyTimeoutMs = 10_000,
+  options: { driver?: SqliteDriverName } = {},
+): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { timeout: busyTimeoutMs });
-  db.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  return db as unknown as SqliteDatabase;
+  const db = openSqliteDatabase(path, options);
+  try {
+    db.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
 }
 
 /** Opens (creating if needed) a SQLite store and applies migrations. */
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<SqlStore> {
-  const db =
-    typeof options.database === 'string'
-      ? openSqlite(options.database, options.busyTimeoutMs)
-      : options.database;
+  const path = typeof options.database === 'string' ? options.database : undefined;
+  let db: SqliteDatabase;
+  try {
+    db =
+      path !== undefined
+        ? openSqlite(path, options.busyTimeoutMs, options.driver ? { driver: options.driver } : {})
+        : (options.database as SqliteDatabase);
+  } catch (e) {
+    throw openFailure(e, path);
+  }
   const store = new SqlStore(new SqliteDriver(db));
-  await store.migrate();
+  try {
+    await store.migrate();
+  } catch (e) {
+    if (path !== undefined) await store.close().catch(() => {});
+    throw openFailure(e, path);
+  }
   return store;
+}
+
+/** A missing driver says so itself; anything else is the SQLite (or file system) message with the path. */
+function openFailure(e: unknown, path: string | undefined): StoreError {
+  if (e instanceof StoreError) return e;
+  const where = path === undefined ? 'SQLite' : `SQLite at ${path}`;
+  return new StoreError('OPEN_FAILED', `${where}: ${causeText(e)}`, { cause: e });
 }

@@ -2,35 +2,45 @@
 // embedded by default, Postgres for several instances). Atomic steps are single statements or transactions in
 // the database, never in-process locks, so they hold across instances.
 
-export type AttemptStatus =
-  | 'STARTED'
-  | 'CLAIMED'
-  | 'TOKEN_ISSUED'
-  | 'EXCHANGE_SENT'
-  | 'KEY_STORED'
-  | 'CONNECTED'
-  | 'FAILED'
-  | 'NEEDS_ATTENTION'
-  | 'ORPHAN_SUSPECTED'
-  | 'REPAIRED'
-  | 'NEEDS_RECONNECT';
+/** Every attempt status, in the order a connect passes them, then the ends and the orphan path. */
+export const ATTEMPT_STATUSES = Object.freeze([
+  'STARTED',
+  'CLAIMED',
+  'TOKEN_ISSUED',
+  'EXCHANGE_SENT',
+  'KEY_STORED',
+  'CONNECTED',
+  'FAILED',
+  'NEEDS_ATTENTION',
+  'ORPHAN_SUSPECTED',
+  'REPAIRED',
+  'NEEDS_RECONNECT',
+] as const);
 
-export const TERMINAL_STATUSES: readonly AttemptStatus[] = [
+export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
+
+/** Statuses that end an attempt: nothing more is sent upstream for it (a repair's CONNECTED turns REPAIRED at once). */
+export const TERMINAL_STATUSES: readonly AttemptStatus[] = Object.freeze([
   'CONNECTED',
   'FAILED',
   'NEEDS_ATTENTION',
   'REPAIRED',
   'NEEDS_RECONNECT',
-];
+] as const);
 
-/** What an attempt does: connect through OAuth, rotate a key, or repair an orphan through the API User Service. */
+/**
+ * What an attempt does: `connect` through OAuth; `rotate` a connection's key through the API User Service;
+ * `repair` an orphan: a connect attempt becomes one when its orphan repair starts (its key then comes from the
+ * API User Service's credentials/create, not from token/exchange) and ends REPAIRED.
+ */
 export type AttemptKind = 'connect' | 'rotate' | 'repair';
 
 export interface Attempt {
   id: string;
   kind: AttemptKind;
   tenant: string;
-  stateHash: string;
+  /** SHA-256 of the connect link's state; null for an attempt no link starts (rotation). */
+  stateHash: string | null;
   environment: string;
   returnTo: string;
   status: AttemptStatus;
@@ -60,7 +70,8 @@ export interface NewAttempt {
   status?: AttemptStatus;
   sellerProject?: string | null;
   tenant: string;
-  stateHash: string;
+  /** SHA-256 of the connect link's state; null for an attempt no link starts (rotation). */
+  stateHash: string | null;
   environment: string;
   returnTo: string;
   createdAt: number;
@@ -71,6 +82,7 @@ export interface NewAttempt {
 export type AttemptPatch = Partial<
   Pick<
     Attempt,
+    | 'kind'
     | 'sellerProject'
     | 'accessTokenSealed'
     | 'tokenExpiresAt'
@@ -91,7 +103,10 @@ export type ClaimResult =
   | { outcome: 'consumed'; attempt: Attempt }
   | { outcome: 'unknown' };
 
-export type ConnectionStatus = 'active' | 'needs_reconnect' | 'disconnected';
+/** Every connection status, in display order. The one list: the connector, the CLI and the REST API read it. */
+export const CONNECTION_STATUSES = Object.freeze(['active', 'needs_reconnect', 'disconnected'] as const);
+
+export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
 export interface Connection {
   id: string;
@@ -253,13 +268,6 @@ export interface Store {
     now: number;
     events?: NewEvent[];
   }): Promise<{ connection: Connection; previous: Credential | undefined } | undefined>;
-  /** Adds a credential to a connection (rotation, repair): new active, old retiring; one transaction. */
-  addCredential(
-    connectionId: string,
-    credential: Omit<Credential, 'state' | 'removedAt'>,
-    now: number,
-    effects?: SideEffects,
-  ): Promise<Credential | undefined>;
   getCredential(id: string): Promise<Credential | undefined>;
   listCredentials(q: {
     connectionId?: string;

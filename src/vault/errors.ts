@@ -1,12 +1,15 @@
 // Errors the vault raises: one base class with a stable code, so callers branch on `code`, never on text.
 
+import { UsageError } from '../usage-error.js';
+
 /** Every code a `VaultError` can carry. */
 export type VaultErrorCode =
   | 'VAULT_FORMAT'
   | 'VAULT_DECRYPT_FAILED'
   | 'VAULT_KEY_MISMATCH'
   | 'VAULT_KEY_MISSING'
-  | 'VAULT_CONFIG';
+  | 'VAULT_CONFIG'
+  | 'VAULT_HSM';
 
 /**
  * Base of every error the vault raises. Messages name versions, parts and field names only: never plaintext,
@@ -44,9 +47,7 @@ export class VaultKeyMissingError extends VaultError {
   }
 }
 
-/** Misuse of the API (a wrong argument type or shape): a `TypeError` with a stable code, as the platform does. */
-export function usageError(message: string): TypeError {
-  const err = new TypeError(message) as TypeError & { code: string };
-  err.code = 'ERR_VAULT_INVALID_ARGUMENT';
-  return err;
+/** Misuse of the vault's API: the shared coded TypeError (see src/usage-error.ts) with the vault's code. */
+export function usageError(message: string): UsageError {
+  return new UsageError('ERR_VAULT_INVALID_ARGUMENT', message);
 }

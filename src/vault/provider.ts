@@ -1,6 +1,6 @@
 // Where master keys live: the KeyProvider interface the vault talks to, and the local (in-process) provider.
 
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
 import { gcmDecrypt, gcmEncrypt } from './aead.js';
 import { decodeMasterKeys, parseKeyConfig, readKeyConfigFile } from './config.js';
 import { isVersionName } from './encoding.js';
@@ -31,6 +31,34 @@ export interface KeyProvider {
   unwrap(wrapped: Buffer, aad: Buffer, version: string): Promise<Buffer>;
   /** A stable, non-secret identifier of the key material behind `version`. */
   fingerprint(version: string): Promise<string>;
+}
+
+/**
+ * Where private signing keys can live outside process memory (opt-in): a key imported once is then used only by
+ * its label; the store signs with it and never hands it back. `Pkcs11KeyProvider.signingKeys()` is one.
+ */
+export interface SigningKeyStore {
+  /**
+   * Imports an RSA private key (PEM text or a KeyObject) under `label` and returns its public key. Importing
+   * the same key under the same label again is a no-op (a retry after a crash); another key under a label in
+   * use is refused.
+   */
+  importKey(label: string, key: string | KeyObject): Promise<KeyObject>;
+  /** An RSASSA-PKCS1-v1_5 SHA-256 signature (JWS RS256) of `data`, made where the key lives. */
+  sign(label: string, data: Uint8Array): Promise<Buffer>;
+  /** Whether a key is stored under `label`. */
+  has(label: string): Promise<boolean>;
+  /** Removes the key under `label`; false when there was none. */
+  destroy(label: string): Promise<boolean>;
+}
+
+/** What a provider throws for a version it does not hold (naming it only when it is a valid version name). */
+export function versionNotConfigured(version: string): VaultKeyMissingError {
+  const valid = isVersionName(version);
+  return new VaultKeyMissingError(
+    valid ? version : '',
+    `vault key version ${valid ? `"${version}"` : '(invalid name)'} is not configured`,
+  );
 }
 
 /** Options of a LocalKeyProvider: named master key versions and which one is current. */
@@ -106,11 +134,7 @@ export class LocalKeyProvider implements KeyProvider {
 
   #version(version: string): Version {
     const v = this.#versions.get(version);
-    if (v === undefined)
-      throw new VaultKeyMissingError(
-        isVersionName(version) ? version : '',
-        `vault key version ${isVersionName(version) ? `"${version}"` : '(invalid name)'} is not configured`,
-      );
+    if (v === undefined) throw versionNotConfigured(version);
     return v;
   }
 

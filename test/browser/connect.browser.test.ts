@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FetchLike } from '../../src/client/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH, requireChromium } from '../helpers/browser.js';
-import { type ProbeStack, startProbeStack } from '../helpers/connect-probe.js';
+import { type Stack, startStack } from '../helpers/harness.js';
 import { startSandbox } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/stores.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
@@ -25,7 +25,7 @@ describe.skipIf(!browserTestsEnabled())('connect redirect in Chromium over https
   let tls: { key: string; cert: string };
   let sb: Sandbox;
   let agent: Agent;
-  let stack: ProbeStack;
+  let stack: Stack;
   let browser: PwBrowser;
   const contexts: BrowserContext[] = [];
   /** Captures of connector answers still being read (awaited before each secret search). */
@@ -43,12 +43,12 @@ describe.skipIf(!browserTestsEnabled())('connect redirect in Chromium over https
     agent = new Agent({ connect: { ca: tls.cert } });
     const trusting: FetchLike = (input, init) =>
       undiciFetch(input, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
-    stack = await startProbeStack({
+    stack = await startStack({
+      wire: 'search',
       sandbox: sb,
       tls,
       host: '127.0.0.1',
-      noonEnvironment: { local: sandboxSite },
-      fetch: trusting,
+      noon: { environment: { local: sandboxSite }, fetch: trusting },
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM_PATH,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH, requireChromium } from '../helpers/browser.js';
-import { type ServiceStack, startServiceStack } from '../helpers/service.js';
+import { type ServiceStack, startServiceStack } from '../helpers/harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
@@ -32,7 +32,7 @@ describe.skipIf(!browserTestsEnabled())('dashboard in Chromium: the dev flow end
         NOON_CONNECT_ADMIN_TOKEN: undefined,
         NOON_CONNECT_API_TOKEN: undefined,
       },
-      sandbox: { poolSize: 4 },
+      sandboxOptions: { poolSize: 4 },
     });
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
@@ -217,7 +217,7 @@ describe.skipIf(!browserTestsEnabled())(
       requireChromium();
       mkdirSync(ARTIFACTS, { recursive: true });
       // The service on `localhost`, the sandbox on 127.0.0.1: two sites, so SameSite=Strict matters on the way back.
-      stack = await startServiceStack({ publicHost: 'localhost', sandbox: { poolSize: 4 } });
+      stack = await startServiceStack({ publicHost: 'localhost', sandboxOptions: { poolSize: 4 } });
       browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
       context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
       page = await context.newPage();

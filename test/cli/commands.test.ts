@@ -3,17 +3,21 @@
 // what each command changed in the store and at the sandbox.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usage } from '../../src/cli/main.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { ENV_VARS, serviceMetrics } from '../../src/service/index.js';
+import { connectionJson } from '../../src/service/views.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
+import { startServiceStack } from '../helpers/harness.js';
+import { freePort } from '../helpers/net.js';
 import { startSandbox } from '../helpers/sandbox.js';
-import { freePort, startServiceStack } from '../helpers/service.js';
-import { childEnv, connectThrough } from '../helpers/service-ops.js';
+import { connectThrough } from '../helpers/seller-flow.js';
+import { childEnv } from '../helpers/service-ops.js';
+import { PG_URL, postgresAvailable } from '../helpers/stores.js';
 
 let sb: Sandbox;
 let env: Record<string, string>;
@@ -40,20 +44,16 @@ function expectNoSecrets(text: string): void {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  const stack = await startServiceStack({ sandboxInstance: sb });
+  const stack = await startServiceStack({ sandbox: sb });
   for (const [tenant, projectCode] of [
     ['tenant-a', 'PRJ20001'],
     ['tenant-b', 'PRJ20003'],
   ] as const) {
-    const run = await connectThrough({
-      sb,
-      linkUrl: stack.service.context.links.create({ tenant }).url,
-      publicUrl: stack.url,
-      clientId: stack.clientId,
+    const run = await connectThrough(stack, {
+      startUrl: stack.service.context.links.create({ tenant }).url,
       projectCode,
     });
-    const res = await run.callback;
-    if (res.status !== 303) throw new Error(`connect for ${tenant} answered ${res.status}`);
+    if (run.callback.status !== 303) throw new Error(`connect for ${tenant} answered ${run.callback.status}`);
     const [c] = await stack.service.context.store.listConnections({ tenant });
     ids[tenant] = c!.id;
   }
@@ -137,38 +137,46 @@ describe('noon-connect operator commands', () => {
     expect(existsSync(missing)).toBe(false);
   });
 
-  it('K7 connections list prints a table, or JSON with metadata only; --tenant and --status filter', async () => {
-    const table = await run(['connections', 'list']);
+  it('K7 connections list prints a table, or JSON with metadata only in the REST API shape; --tenant and --status filter', async () => {
+    // Five independent reads of one store: run side by side.
+    const [table, all, b, none, nobody] = await Promise.all([
+      run(['connections', 'list']),
+      run(['connections', 'list', '--json']),
+      run(['connections', 'list', '--tenant', 'tenant-b', '--json']),
+      run(['connections', 'list', '--status', 'disconnected', '--json']),
+      run(['connections', 'list', '--tenant', 'tenant-z']),
+    ]);
     expect(table.code).toBe(0);
     expect(table.out).toMatch(/^ID\s+TENANT\s+SELLER PROJECT\s+STATUS\s+KEY ID\s+CONNECTED AT/m);
     expect(table.out).toContain(ids['tenant-a']);
     expect(table.out).toContain(ids['tenant-b']);
 
-    const all = await run(['connections', 'list', '--json']);
     expect(all.code).toBe(0);
-    const rows = JSON.parse(all.out) as Record<string, unknown>[];
+    const listed = JSON.parse(all.out) as { connections: Record<string, unknown>[] };
+    expect(Object.keys(listed)).toEqual(['connections']);
+    const rows = listed.connections;
     expect(rows.map((r) => r.id).sort()).toEqual([ids['tenant-a'], ids['tenant-b']].sort());
     const a = rows.find((r) => r.tenant === 'tenant-a')!;
     const stored = (await store.getConnection(ids['tenant-a']!))!;
+    // The same serializer as GET /api/connections: the same fields, nothing sealed.
+    expect(a).toEqual(connectionJson(stored));
     expect(a).toMatchObject({
-      sellerProject: 'PRJ20001',
+      seller_project: 'PRJ20001',
       status: 'active',
-      keyId: stored.keyId,
-      channelIdentifier: stored.channelIdentifier,
-      connectedAt: new Date(stored.connectedAt!).toISOString(),
+      key_id: stored.keyId,
+      channel_identifier: stored.channelIdentifier,
+      connected_at: new Date(stored.connectedAt!).toISOString(),
     });
-    expect(Object.keys(a)).not.toContain('credentialId');
+    expect(Object.keys(a)).not.toContain('credential_id');
     expectNoSecrets(all.out + all.err);
 
-    const onlyB = JSON.parse((await run(['connections', 'list', '--tenant', 'tenant-b', '--json'])).out);
-    expect(onlyB.map((r: { id: string }) => r.id)).toEqual([ids['tenant-b']]);
-    const none = await run(['connections', 'list', '--status', 'disconnected', '--json']);
+    const onlyB = JSON.parse(b.out);
+    expect(onlyB.connections.map((r: { id: string }) => r.id)).toEqual([ids['tenant-b']]);
     expect(none.code).toBe(0);
-    expect(JSON.parse(none.out)).toEqual([]);
-    const nobody = await run(['connections', 'list', '--tenant', 'tenant-z']);
+    expect(JSON.parse(none.out)).toEqual({ connections: [] });
     expect(nobody.code).toBe(0);
     expect(nobody.out.trim()).toBe('no connections');
-  });
+  }, 60_000);
 
   it('K7 connections show gives the keys (ids and states) and attempts, never a key; an unknown id exits 4', async () => {
     const id = ids['tenant-a']!;
@@ -176,9 +184,10 @@ describe('noon-connect operator commands', () => {
     expect(r.code).toBe(0);
     const shown = JSON.parse(r.out);
     const conn = (await store.getConnection(id))!;
-    expect(shown).toMatchObject({ id, tenant: 'tenant-a', sellerProject: 'PRJ20001', status: 'active' });
+    expect(shown).toMatchObject({ ...connectionJson(conn), user_code: conn.userCode });
+    expect(shown).toMatchObject({ id, tenant: 'tenant-a', seller_project: 'PRJ20001', status: 'active' });
     expect(shown.credentials).toEqual([
-      expect.objectContaining({ id: conn.credentialId, keyId: conn.keyId, state: 'active', inUse: true }),
+      expect.objectContaining({ id: conn.credentialId, key_id: conn.keyId, state: 'active', in_use: true }),
     ]);
     expect(shown.attempts).toEqual([expect.objectContaining({ kind: 'connect', status: 'CONNECTED' })]);
     expectNoSecrets(r.out + r.err);
@@ -235,19 +244,19 @@ describe('noon-connect operator commands', () => {
     const r = await run(['rotate', id, '--json']);
     expect(r.code, r.err).toBe(0);
     const out = JSON.parse(r.out);
-    expect(out.previousKeyId).toBe(before.keyId);
-    expect(out.keyId).not.toBe(before.keyId);
+    expect(out.previous_key_id).toBe(before.keyId);
+    expect(out.key_id).not.toBe(before.keyId);
     expectNoSecrets(r.out + r.err);
     const after = (await store.getConnection(id))!;
-    expect(after.keyId).toBe(out.keyId);
+    expect(out).toEqual({ ...connectionJson(after), previous_key_id: before.keyId });
     const creds = await store.listCredentials({ connectionId: id });
-    expect(creds.find((c) => c.keyId === out.keyId)!.state).toBe('active');
+    expect(creds.find((c) => c.keyId === out.key_id)!.state).toBe('active');
     expect(creds.find((c) => c.keyId === before.keyId)!.state).toBe('removed');
     // At the sandbox: the new key was issued by the API User Service and the old one is no longer active.
-    const issued = sb.ledger.entries().find((e) => e.keyId === out.keyId)!;
+    const issued = sb.ledger.entries().find((e) => e.keyId === out.key_id)!;
     expect(issued.via).toBe('api_users.create');
     const active = sb.world.activeKeys(issued.userCode).map((k) => k.keyId);
-    expect(active).toContain(out.keyId);
+    expect(active).toContain(out.key_id);
     expect(active).not.toContain(before.keyId);
 
     const unknown = await run(['rotate', 'no-such-connection']);
@@ -260,13 +269,14 @@ describe('noon-connect operator commands', () => {
     const conn = (await store.getConnection(id))!;
     const r = await run(['disconnect', id, '--json']);
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ id, status: 'disconnected' });
-    expect((await store.getConnection(id))!.status).toBe('disconnected');
+    const after = (await store.getConnection(id))!;
+    expect(after.status).toBe('disconnected');
+    expect(JSON.parse(r.out)).toEqual(connectionJson(after));
     const account = sb.ledger.entries().find((e) => e.keyId === conn.keyId)!.userCode;
     expect(sb.world.accountKeys(account).map((k) => k.keyId)).toContain(conn.keyId);
     expect(sb.world.activeKeys(account).map((k) => k.keyId)).not.toContain(conn.keyId);
     const listed = JSON.parse((await run(['connections', 'list', '--status', 'disconnected', '--json'])).out);
-    expect(listed.map((c: { id: string }) => c.id)).toEqual([id]);
+    expect(listed.connections.map((c: { id: string }) => c.id)).toEqual([id]);
 
     const rotate = await run(['rotate', id]);
     expect(rotate.code).toBe(1);
@@ -315,6 +325,38 @@ describe('noon-connect operator commands', () => {
     expect(refused.out).toMatch(/^FAIL\s+config\s+NOON_CLIENT_SECRET is required/m);
     expect(refused.out).toMatch(/^FAIL\s+config\s+NOON_KEY_FILE is required/m);
   });
+
+  it('doctor fails the store check with its cause when the store cannot be opened and read; connections list exits 3 with it', async (ctx) => {
+    // A SQLite file that is not a database: it opens, and the first read fails.
+    const junk = join(env.NOON_CONNECT_STORE!.replace(/^sqlite:/, ''), '..', 'junk.db');
+    writeFileSync(junk, randomBytes(8192));
+    const sqlite = await run(['doctor', '--timeout', '2000'], { NOON_CONNECT_STORE: `sqlite:${junk}` });
+    expect(sqlite.code).toBe(1);
+    expect(sqlite.out).toMatch(
+      /^FAIL\s+store\s+cannot open or query the store: .*not a database.*\(hint: .+\)$/m,
+    );
+    expect(sqlite.out).not.toMatch(/^ok\s+store/m);
+
+    if (!(await postgresAvailable())) ctx.skip();
+    const database = `nc_missing_${randomBytes(4).toString('hex')}`;
+    const missing = new URL(PG_URL);
+    missing.pathname = `/${database}`;
+    const pg = await run(['doctor', '--timeout', '2000'], { NOON_CONNECT_STORE: missing.href });
+    expect(pg.code).toBe(1);
+    expect(pg.out).toMatch(
+      new RegExp(
+        `^FAIL\\s+store\\s+cannot open or query the store: .*database "${database}" does not exist.*\\(hint: check the Postgres URL`,
+        'm',
+      ),
+    );
+    const list = await run(['connections', 'list'], { NOON_CONNECT_STORE: missing.href });
+    expect(list.code).toBe(3);
+    expect(list.err).toMatch(
+      new RegExp(
+        `^noon-connect connections list: store: cannot open \\(.*database "${database}" does not exist`,
+      ),
+    );
+  }, 60_000);
 
   it('vault keygen prints a fresh 32-byte base64 master key each time', async () => {
     const [a, b] = await Promise.all([run(['vault', 'keygen']), run(['vault', 'keygen'])]);

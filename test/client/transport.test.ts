@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NoonClient, NoonError, NoonSession } from '../../src/client/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { startSandbox, UA } from '../helpers/sandbox.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   caught,
   clientFor,
@@ -33,14 +34,6 @@ afterAll(async () => {
 });
 
 const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
-
-async function waitFor(cond: () => boolean, ms = 2_000): Promise<void> {
-  const until = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /**
  * A gateway stand-in that logs anyone in, then stalls: `/hang` never answers, `/trickle` sends a byte every
@@ -70,7 +63,7 @@ async function stallingServer() {
   return {
     url: `http://127.0.0.1:${port}`,
     closed: async (path: string) => {
-      await waitFor(() => closedPaths.has(path));
+      await waitFor(`the sandbox to see ${path} closed`, () => closedPaths.has(path));
       await Promise.race([
         closedPaths.get(path),
         new Promise((_, reject) =>
@@ -179,7 +172,7 @@ describe.each(WIRES)('over the %s', (_wire, wireOptions) => {
       await client.close();
       await stalls.close();
     }
-    await waitFor(() => tcpSockets() <= baseline);
+    await waitFor('the sockets to close', () => tcpSockets() <= baseline);
   });
 
   it('U11 token/create that hangs is OUTCOME_UNKNOWN after the deadline and is not resent', async () => {

@@ -8,16 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectHandler, StartParams } from '../../src/http/handler.js';
 import { toWebRequest } from '../../src/http/node.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
-import {
-  ADAPTER_TARGETS,
-  type AdapterTarget,
-  APP_BODY,
-  APP_ROUTE,
-  type BuiltStack,
-  buildStack,
-} from '../helpers/adapter-stack.js';
-import { Browser, connectSeller, stackSecrets } from '../helpers/connect.js';
+import { ADAPTER_TARGETS, type AdapterTarget, APP_BODY, APP_ROUTE } from '../helpers/adapters.js';
+import { type Stack, stackSecrets, startStack } from '../helpers/harness.js';
 import { startSandbox } from '../helpers/sandbox.js';
+import { Browser, connectThrough, freshSeller } from '../helpers/seller-flow.js';
 
 /** A cookie of the app's own, added to the start redirect, to see that adapters keep Set-Cookie headers apart. */
 const APP_COOKIE = 'app_pref=compact; Path=/; SameSite=Lax';
@@ -36,7 +30,7 @@ function forgedState(): string {
   return `${part()}.${part()}.${part()}`;
 }
 
-function expectPageHeaders(r: Response): void {
+function expectPageHeaders(r: { headers: Headers }): void {
   expect(r.headers.get('referrer-policy')).toBe('no-referrer');
   expect(r.headers.get('cache-control')).toBe('no-store');
   expect(r.headers.get('x-frame-options')).toBe('DENY');
@@ -72,11 +66,11 @@ let sb: Sandbox;
 /** The behaviour every adapter must show; `target` serves the connect handler in its framework. */
 function adapterSuite(target: AdapterTarget): void {
   describe(`through the ${target.name} adapter`, () => {
-    let stack: BuiltStack;
+    let stack: Stack;
     beforeAll(async () => {
-      stack = await buildStack({
+      stack = await startStack({
         target,
-        sandboxInstance: sb,
+        sandbox: sb,
         wrapHandler: withAppCookie,
         authorizeStart: startFromQueryOrForm,
       });
@@ -85,17 +79,12 @@ function adapterSuite(target: AdapterTarget): void {
       await stack?.close();
     });
 
-    const project = () => `PRJ3${target.name.length}${String(++seq).padStart(3, '0')}`;
-    const newSeller = () => {
-      const p = project();
-      sb.addSeller({ email: `${p.toLowerCase()}@sellers.example`, projects: [{ project_code: p }] });
-      return p;
-    };
+    const newSeller = () => freshSeller(sb, 'A').projectCode;
 
     it(`C6 C8 NC20 ${target.name}: full connect (start → consent → callback) ends in a 303 to a clean URL with the connection stored`, async () => {
       const p = newSeller();
       const browser = new Browser();
-      const run = await connectSeller(stack, { projectCode: p, browser, tenant: 'tenant-a' });
+      const run = await connectThrough(stack, { projectCode: p, browser, tenant: 'tenant-a' });
       expect(run.start.status).toBe(303);
       expect(run.authorizeUrl.origin).toBe(new URL(sb.authorizeUrl).origin);
       expect(run.authorizeUrl.searchParams.get('client_id')).toBe(stack.clientId);
@@ -105,7 +94,7 @@ function adapterSuite(target: AdapterTarget): void {
       expect(loc).not.toContain(run.code);
       expect(loc).not.toContain(run.state);
       expectPageHeaders(run.callback);
-      expect(await run.callback.text()).toBe('');
+      expect(run.callback.text).toBe('');
       const conns = await stack.connector.listConnections({ tenant: 'tenant-a' });
       expect(conns.map((c) => [c.sellerProject, c.status])).toContainEqual([p, 'active']);
       const ledger = sb.ledger.entries({ via: 'exchange' }).filter((e) => e.sellerProject === p);
@@ -165,7 +154,7 @@ function adapterSuite(target: AdapterTarget): void {
       const attemptsBefore = (await stack.store.listAttempts({})).length;
       const browser = new Browser();
       await browser.get(`${stack.origin}/connect/start?tenant=tenant-a`); // a real binding cookie
-      const code = `forged-code-${target.name}-${seq}`;
+      const code = `forged-code-${target.name}-${++seq}`;
       const state = forgedState();
       for (const url of [
         `${stack.callbackUrl}?code=${code}&state=${state}`,
@@ -192,7 +181,7 @@ function adapterSuite(target: AdapterTarget): void {
 
     it(`C6 ${target.name}: the done page says connected, with the page headers; an unknown attempt is a 404 page`, async () => {
       const p = newSeller();
-      const run = await connectSeller(stack, { projectCode: p, tenant: 'tenant-a' });
+      const run = await connectThrough(stack, { projectCode: p, tenant: 'tenant-a' });
       const done = await fetch(`${stack.origin}/connect/done/${run.attemptId}`);
       expect(done.status).toBe(200);
       expectPageHeaders(done);
@@ -216,7 +205,7 @@ function adapterSuite(target: AdapterTarget): void {
 
     it(`C6 C7 ${target.name}: an allow-listed return path gets the 303 with the attempt; a foreign one is refused at start`, async () => {
       const p = newSeller();
-      const run = await connectSeller(stack, { projectCode: p, tenant: 'tenant-a', returnTo: '/settings' });
+      const run = await connectThrough(stack, { projectCode: p, tenant: 'tenant-a', returnTo: '/settings' });
       expect(run.callback.status).toBe(303);
       const loc = new URL(run.callback.headers.get('location')!, 'http://x.invalid');
       expect(loc.pathname).toBe('/settings');

@@ -6,37 +6,20 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import type { Attempt } from '../../src/store/index.js';
-import { Browser } from '../helpers/connect.js';
-import {
-  freshSeller,
-  methodsSince,
-  type ProbeStack,
-  type RawAnswer,
-  type Received,
-  rawGet,
-  rawRequest,
-  startProbeStack,
-  useProbeStack,
-} from '../helpers/connect-probe.js';
+import { methodsSince, type Received, type Stack, startStack, useFileStack } from '../helpers/harness.js';
+import { type RawAnswer, rawGet, rawRequest } from '../helpers/raw-http.js';
+import { Browser, freshSeller } from '../helpers/seller-flow.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 let sb: Sandbox;
-let stack: ProbeStack;
+let stack: Stack;
 
 // The secret search runs after every test, over everything captured so far.
-useProbeStack((s, st) => {
+useFileStack((s, st) => {
   sb = s;
   stack = st;
 });
-
-/** The callback URL Noon redirects to, with a code and the state. */
-function callbackUrl(code: string, state: string): string {
-  return stack.callback([
-    ['code', code],
-    ['state', state],
-  ]);
-}
 
 /** A started flow with its consent given: the state, a live code, the browser holding the binding cookie. */
 async function ready(tenant: string, query: Record<string, string> = {}) {
@@ -97,7 +80,7 @@ describe('C1 C2 the seller says no', () => {
     expect(await attemptFor(state)).toMatchObject({ status: 'FAILED', errorCode: 'ACCESS_DENIED' });
     expect((await attemptFor(state))!.consumedAt).not.toBeNull();
     // The state is spent: the same state with a real code now gets the same answer and calls nothing.
-    const again = await stack.request(browser, callbackUrl(code, state));
+    const again = await stack.request(browser, stack.codeCallback(code, state));
     expectPage(again, 200);
     expect(again.text).toContain('Not connected');
     expect(stack.upstreamSince(mark)).toEqual([]);
@@ -150,7 +133,7 @@ describe('C3 no code', () => {
       const res = await stack.request(browser, stack.callback(pairs(state)));
       expectPage(res, 400);
       expect(await attemptFor(state)).toMatchObject({ status: 'FAILED', errorCode: 'NO_CODE' });
-      const late = await stack.request(browser, callbackUrl(code, state));
+      const late = await stack.request(browser, stack.codeCallback(code, state));
       expect(late.status).toBe(400);
       expect(late.location).toBeNull();
       expect(stack.upstreamSince(mark)).toEqual([]);
@@ -252,7 +235,7 @@ describe('C4 oversized and hostile input', () => {
     }
     expect(methodsSince(stack, from)).toEqual([]);
     expect(stack.upstreamSince(mark)).toEqual([]);
-    expectConnected(await stack.request(browser, callbackUrl(code, state)));
+    expectConnected(await stack.request(browser, stack.codeCallback(code, state)));
   });
 
   it('C4 a raw LF or CR LF in the request line (which node reads as an HTTP/0.9 request cut at the break) → 400 before any store lookup', async () => {
@@ -320,7 +303,7 @@ describe('C6 after success', () => {
   it('C6 success → 303 to a clean URL (no code, no state, same site) with Referrer-Policy: no-referrer and Cache-Control: no-store', async () => {
     for (const returnTo of [undefined, '/settings/noon?tab=channels']) {
       const { browser, state, code } = await ready('tenant-c6', returnTo ? { return_to: returnTo } : {});
-      const res = await stack.request(browser, callbackUrl(code, state));
+      const res = await stack.request(browser, stack.codeCallback(code, state));
       expect(res.status).toBe(303);
       expect(res.headers.get('referrer-policy')).toBe('no-referrer');
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -443,7 +426,8 @@ describe('C8 binding cookie flags', () => {
   });
 
   it('C8 with an https public URL (behind a TLS-terminating proxy) the cookie is __Host-nc_bind with Secure, and only that name binds', async () => {
-    const behind = await startProbeStack({
+    const behind = await startStack({
+      wire: 'search',
       sandbox: sb,
       connector: { publicUrl: 'https://connect.example.test' },
     });

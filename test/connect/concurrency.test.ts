@@ -4,26 +4,20 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
-import { Browser } from '../helpers/connect.js';
 import { type ConnectChild, CrashBench, useCrashSandbox } from '../helpers/crash-harness.js';
+import { Browser } from '../helpers/seller-flow.js';
 import { postgresAvailable } from '../helpers/stores.js';
 
 const TEST_MS = 90_000;
 const PAST_THRESHOLDS_MS = 2 * 60_000;
 
 let sb: Sandbox;
-let bench: CrashBench | undefined;
+let bench: CrashBench;
 
 // A fault a test armed but did not use must not reach the next test; each test's bench is closed after it.
-useCrashSandbox(
-  (s) => {
-    sb = s;
-  },
-  async () => {
-    await bench?.close();
-    bench = undefined;
-  },
-);
+useCrashSandbox((s) => {
+  sb = s;
+});
 
 /**
  * Two browsers start a connect for one seller (each at its own connector), consent, and hit their callbacks at

@@ -1,7 +1,8 @@
 // The connect flow end to end against the sandbox: start → consent → callback → stored, encrypted, usable.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectSeller, type Stack, startStack } from '../helpers/connect.js';
+import { type Stack, startStack } from '../helpers/harness.js';
+import { connectThrough } from '../helpers/seller-flow.js';
 
 describe('connect flow', () => {
   let stack: Stack;
@@ -13,7 +14,7 @@ describe('connect flow', () => {
   });
 
   it('connects a seller: 303 to a clean URL, connection active, one credential in the ledger, seller session works', async () => {
-    const run = await connectSeller(stack, { projectCode: 'PRJ20001' });
+    const run = await connectThrough(stack, { projectCode: 'PRJ20001' });
     expect(run.callback.status).toBe(303);
     const loc = run.callback.headers.get('location')!;
     expect(loc).not.toContain('code=');

@@ -4,26 +4,18 @@
 // the only timing assertions are generous functional bounds.
 
 import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AttemptStatus, Credential } from '../../src/store/index.js';
-import { Browser, connectSeller, type Stack, startStack } from '../helpers/connect.js';
+import { startStack } from '../helpers/harness.js';
+import { warmKeyCache } from '../helpers/key-reserve.js';
 import { fireLoad, type LoadRequest, percentile, statusCounts } from '../helpers/load-loop.js';
+import { Browser, connectThrough, freshSeller } from '../helpers/seller-flow.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MID_WAY: AttemptStatus[] = ['CLAIMED', 'TOKEN_ISSUED', 'EXCHANGE_SENT', 'KEY_STORED'];
 const FLAGGED: AttemptStatus[] = ['ORPHAN_SUSPECTED', 'NEEDS_RECONNECT'];
 /** Past the state TTL (10 min) and every reconciler threshold. */
 const PAST_THRESHOLDS_MS = 11 * 60_000;
-
-let projectSeq = 0;
-/** A seller project code no other test in this file uses. */
-function newProject(sb: Stack['sb']): string {
-  const project = `PRJ${600_000 + projectSeq++}`;
-  sb.addSeller({
-    email: `load-${project.toLowerCase()}@sellers.example`,
-    projects: [{ project_code: project }],
-  });
-  return project;
-}
 
 /** A well-formed state (three base64url parts of the right length) that this connector never issued. */
 function forgedState(randomPart?: string): string {
@@ -39,20 +31,6 @@ function tally(values: readonly string[]): Record<string, number> {
 
 function ms(n: number): string {
   return `${n.toFixed(1)} ms`;
-}
-
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-  explain?: () => Promise<string>,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${explain ? `: ${await explain()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Every secret the test saw must stay out of every page and log line it captured. */
@@ -82,7 +60,15 @@ function credentialContext(c: Pick<Credential, 'tenant' | 'sellerProject' | 'id'
   } as const;
 }
 
+/** L3's sellers and L4's flows: each exchange of theirs takes a key from the sandbox's pool. */
+const L3_SELLERS = 200;
+const L4_FLOWS = 100;
+
 describe('load', () => {
+  // Key generation on a cold cache and a busy machine is slow and not what these tests time: the keys L3 and L4
+  // take (and the few each sandbox takes as it starts) are made before any test runs, with time of their own.
+  beforeAll(() => warmKeyCache(L3_SELLERS + L4_FLOWS + 16), 20 * 60_000);
+
   it('L1 5,000 forged callbacks (never-issued states, with and without a binding cookie): every answer 400, 0 token/create, no store growth; p99 printed', async () => {
     const stack = await startStack();
     try {
@@ -136,7 +122,7 @@ describe('load', () => {
   it('L2 50 identical valid callbacks (same state, code and cookie) within 100 ms: 1 token/create, 1 token/exchange, 1 stored key, the other 49 "already connected" or pending, never a second key', async () => {
     const stack = await startStack();
     try {
-      const project = newProject(stack.sb);
+      const project = freshSeller(stack.sb, 'L').projectCode;
       const browser = new Browser();
       const start = await browser.get(`${stack.origin}/connect/start?tenant=tenant-1`);
       expect(start.status).toBe(303);
@@ -210,25 +196,24 @@ describe('load', () => {
   }, 60_000);
 
   it("L3 200 sellers connecting at once: 200 connected; each key opens only under its own seller's AAD and matches that seller's ledger entry (key id, fingerprint)", async () => {
-    const N = 200;
+    const N = L3_SELLERS;
     const t0 = performance.now();
-    const stack = await startStack({ sandbox: { poolSize: N + 20 } });
+    // Every exchange finds its key ready, so the run measures the connector, not key generation.
+    const stack = await startStack({ sandboxOptions: { readyKeys: N } });
     try {
-      // The pool holds a key for every exchange, so the run measures the connector, not key generation.
-      await stack.sb.pool.whenFull();
       const tPool = performance.now();
       const poolStats = stack.sb.pool.stats();
       const sellers = Array.from({ length: N }, (_, i) => ({
         tenant: `tenant-${i % 4}`,
-        project: newProject(stack.sb),
+        project: freshSeller(stack.sb, 'L').projectCode,
       }));
       const mark = stack.sb.journal.lastSeq;
       const runs = await Promise.all(
-        sellers.map((s) => connectSeller(stack, { tenant: s.tenant, projectCode: s.project })),
+        sellers.map((s) => connectThrough(stack, { tenant: s.tenant, projectCode: s.project })),
       );
       const tConnect = performance.now();
       console.log(
-        `L3 pool of ${N + 20} keys ready in ${((tPool - t0) / 1000).toFixed(1)} s (${poolStats.fromCache} from the cache, ${poolStats.generated} generated); ${N} sellers connected in ${((tConnect - tPool) / 1000).toFixed(2)} s`,
+        `L3 ${poolStats.ready} keys ready in ${((tPool - t0) / 1000).toFixed(1)} s; ${N} sellers connected in ${((tConnect - tPool) / 1000).toFixed(2)} s`,
       );
 
       expect(statusCounts(runs.map((r) => r.callback))).toEqual({ 303: N });
@@ -282,23 +267,32 @@ describe('load', () => {
           ...runs.map((r) => r.callback.headers.get('location') ?? ''),
           ...stack.logs.map((l) => JSON.stringify(l)),
         ],
-        [...runs.flatMap((r) => [r.code, r.state]), stack.clientSecret, ...pems],
+        [...runs.flatMap((r) => [r.code!, r.state]), stack.clientSecret, ...pems],
       );
     } finally {
       await stack.close();
     }
   }, 180_000);
 
-  it('L4 a 20 s exchange latency with 100 flows in flight: start, forged callbacks and done pages keep answering (each < 2 s, p99 printed); the flows end in clean timeouts; after reconcile nothing is mid-way and ledger = stored keys + flagged orphans (every live key stored or covered by a flagged attempt)', async () => {
-    const FLOWS = 100;
+  it('L4 a 20 s exchange latency with 100 flows in flight: while the hang holds every connection of the client, start, forged callbacks and done pages keep answering, each well within the latency (p99 printed); the flows end in clean timeouts; after reconcile nothing is mid-way and every live key upstream is stored or covered by a flagged attempt', async () => {
+    const FLOWS = L4_FLOWS;
+    const LATENCY_MS = 20_000;
+    /** Connections of the connector's Noon client (the client's default pool). */
+    const CONNECTIONS = 16;
     const tcpBefore = process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
-    const stack = await startStack({ sandbox: { poolSize: FLOWS + 10 } });
+    // The premise does not depend on the machine or on earlier runs: a key for every exchange that can issue one
+    // (one per flow, and the control seller's) is ready before the flows start, however cold the key cache and
+    // busy the machine. And the sandbox's failed code/token limiter is off: under the hang the connector's resends
+    // are refused as already used (CODE_USED, TOKEN_USED), and those refusals would exhaust the integrator
+    // project's budget and have the exchanges answered 429 before any could issue a key.
+    const stack = await startStack({
+      sandboxOptions: { readyKeys: FLOWS + 1, switches: { failedCodeLimit: null } },
+    });
     let closed = false;
     try {
-      await stack.sb.pool.whenFull();
       // A seller connected before the fault: its done page is one of the endpoints probed under load.
-      const control = newProject(stack.sb);
-      const first = await connectSeller(stack, { projectCode: control });
+      const control = freshSeller(stack.sb, 'L').projectCode;
+      const first = await connectThrough(stack, { projectCode: control });
       expect(first.callback.status).toBe(303);
       const doneId = first.attemptId!;
 
@@ -310,58 +304,86 @@ describe('load', () => {
               ? { path: `/connect/callback?code=forged-code-${i}&state=${encodeURIComponent(forgedState())}` }
               : { path: `/connect/done/${doneId}` },
         );
-      const expectProbes = (answers: { status: number; body: string }[]) => {
-        for (const [i, a] of answers.entries()) {
+      // A probe held by the hang would wait out the latency; half of it leaves a busy machine all the room it needs.
+      const PROBE_BOUND_MS = LATENCY_MS / 2;
+      const expectProbes = (run: {
+        answers: { status: number; body: string; ms: number }[];
+        errors: number;
+      }) => {
+        expect(run.errors).toBe(0);
+        for (const [i, a] of run.answers.entries()) {
           const want = i % 3 === 0 ? 303 : i % 3 === 1 ? 400 : 200;
           expect(a.status, `probe ${i}`).toBe(want);
           if (i % 3 === 2) expect(a.body).toContain('Connected');
+          expect(a.ms, `probe ${i}`).toBeLessThan(PROBE_BOUND_MS);
         }
       };
       const baseline = await fireLoad(stack.origin, probe(90), 3);
-      expectProbes(baseline.answers);
+      expectProbes(baseline);
 
-      const sellers = Array.from({ length: FLOWS }, () => newProject(stack.sb));
+      const sellers = Array.from({ length: FLOWS }, () => freshSeller(stack.sb, 'L').projectCode);
+      const flowProjects = new Set(sellers);
       stack.sb.addFault({
         endpoint: 'token.exchange',
-        action: { type: 'latency', ms: 20_000 },
+        action: { type: 'latency', ms: LATENCY_MS },
         always: true,
       });
       const mark = stack.sb.journal.lastSeq;
-      const flows = sellers.map(async (project) => {
-        const t = performance.now();
-        const run = await connectSeller(stack, { projectCode: project });
-        return { status: run.callback.status, body: await run.callback.text(), ms: performance.now() - t };
-      });
+      let flowsLeft = FLOWS;
+      const flows = Promise.all(
+        sellers.map(async (project) => {
+          const t = performance.now();
+          try {
+            const run = await connectThrough(stack, { projectCode: project });
+            return {
+              status: run.callback.status,
+              body: run.callback.text,
+              ms: performance.now() - t,
+            };
+          } finally {
+            flowsLeft--;
+          }
+        }),
+      );
 
-      // Most flows have committed EXCHANGE_SENT and wait on their exchange. Not necessarily all: the client's
-      // pool (16 connections) is full of hanging exchanges, so a token/create queued behind them can hit its
-      // own deadline, resend, and end CODE_USED (U6) without ever exchanging.
-      const flowProjects = new Set(sellers);
-      const exchangeSent = async () =>
-        (await stack.store.listAttempts({ statuses: ['EXCHANGE_SENT'], limit: 100_000 })).filter(
-          (a) => a.sellerProject !== null && flowProjects.has(a.sellerProject),
-        ).length;
+      // The flows' exchanges hang until every connection of the client is held. Not every flow gets that far:
+      // a token/create queued behind the hanging exchanges can hit its own deadline, resend, and end CODE_USED
+      // (U6) without ever exchanging.
+      const held = () => stack.client.transportStats()?.running ?? 0;
       await waitFor(
-        `${FLOWS / 2} exchanges in flight`,
-        async () => (await exchangeSent()) >= FLOWS / 2,
-        30_000,
-        async () => {
-          const flowAttempts = (await stack.store.listAttempts({ limit: 100_000 })).filter(
-            (a) => a.sellerProject === null || flowProjects.has(a.sellerProject),
-          );
-          const states = flowAttempts.map((a) => `${a.status} ${a.errorCode ?? ''} sends=${a.exchangeSends}`);
-          const calls = stack.sb.journal
-            .entries({ sinceSeq: mark })
-            .map((e) => `${e.endpoint} ${e.status} ${e.reason ?? ''}`);
-          return JSON.stringify({ attempts: tally(states), upstream: tally(calls) });
+        `the hang to hold all ${CONNECTIONS} connections of the client`,
+        () => held() >= CONNECTIONS,
+        {
+          timeoutMs: 30_000,
+          explain: async () => {
+            const flowAttempts = (await stack.store.listAttempts({ limit: 100_000 })).filter(
+              (a) => a.sellerProject === null || flowProjects.has(a.sellerProject),
+            );
+            const states = flowAttempts.map(
+              (a) => `${a.status} ${a.errorCode ?? ''} sends=${a.exchangeSends}`,
+            );
+            const calls = stack.sb.journal
+              .entries({ sinceSeq: mark })
+              .map((e) => `${e.endpoint} ${e.status} ${e.reason ?? ''}`);
+            return JSON.stringify({ held: held(), attempts: tally(states), upstream: tally(calls) });
+          },
         },
       );
-      const loaded = await fireLoad(stack.origin, probe(90), 3);
-      // The probes ran while the client's whole pool was still held by hanging exchanges.
-      const stillHanging = await exchangeSent();
-      expect(stillHanging).toBeGreaterThanOrEqual(16);
-      expectProbes(loaded.answers);
-      for (const a of loaded.answers) expect(a.ms).toBeLessThan(2000);
+
+      // Probes in batches until the last flow has ended, so they span the whole hang however fast the machine
+      // runs; the first batch starts while the hang holds every connection.
+      const loaded: { status: number; body: string; ms: number }[] = [];
+      let batches = 0;
+      let batchesWhileHeld = 0;
+      do {
+        if (held() >= CONNECTIONS) batchesWhileHeld++;
+        const run = await fireLoad(stack.origin, probe(30), 3);
+        expectProbes(run);
+        loaded.push(...run.answers);
+        batches++;
+        await new Promise((r) => setTimeout(r, 50));
+      } while (flowsLeft > 0 || batches < 3);
+      expect(batchesWhileHeld).toBeGreaterThan(0);
       const p99 = (answers: { ms: number }[], k: number) =>
         percentile(
           answers.filter((_, i) => i % 3 === k).map((a) => a.ms),
@@ -369,14 +391,14 @@ describe('load', () => {
         );
       for (const [k, name] of ['start', 'forged callback', 'done page'].entries()) {
         console.log(
-          `L4 ${name}: p99 ${ms(p99(baseline.answers, k))} before, ${ms(p99(loaded.answers, k))} with ${stillHanging}+ exchanges hanging`,
+          `L4 ${name}: p99 ${ms(p99(baseline.answers, k))} before, ${ms(p99(loaded, k))} under the hang (${batches} batches of 30, ${batchesWhileHeld} started with all ${CONNECTIONS} connections held)`,
         );
       }
 
       // The flows end on the client's deadlines (5 s per request, at most one resend of token/create and of the
-      // exchange, queueing included), never waiting out the 20 s latency twice: a clean "not connected" or
+      // exchange, queueing included), never waiting out the latency twice: a clean "not connected" or
       // "finishing" page each, never a crash page.
-      const ended = await Promise.all(flows);
+      const ended = await flows;
       console.log(
         `L4 flows: ${JSON.stringify(statusCounts(ended))}; p99 ${ms(
           percentile(
@@ -387,17 +409,20 @@ describe('load', () => {
       );
       for (const e of ended) {
         expect([202, 400]).toContain(e.status);
-        expect(e.ms).toBeLessThan(30_000);
+        expect(e.ms).toBeLessThan(2 * LATENCY_MS);
       }
       const flowsEnded = Date.now();
       await stack.connector.drain();
 
       // The sandbox still holds the exchanges that reached it: each answers (into a closed socket, issuing the
-      // key first) 20 s after it arrived, and every one arrived before its flow ended. The latency is real
-      // time, not the sandbox clock, so this waits it out, then checks nothing more comes.
+      // key first) when its latency is over, and every one arrived before its flow ended. The sandbox shares this
+      // process's timers, so once this wait is over every held exchange has been answered; the journal must then
+      // stay still.
       stack.sb.faults.clear();
       const exchanges = () => stack.sb.journal.count({ endpoint: 'token.exchange', sinceSeq: mark });
-      await waitFor('the held exchanges to be answered', () => Date.now() >= flowsEnded + 20_500, 30_000);
+      await waitFor('the held exchanges to be answered', () => Date.now() >= flowsEnded + LATENCY_MS + 500, {
+        timeoutMs: 2 * LATENCY_MS,
+      });
       let seen = -1;
       await waitFor(
         'the journal to settle',
@@ -408,18 +433,23 @@ describe('load', () => {
           if (!same) await new Promise((r) => setTimeout(r, 500));
           return same;
         },
-        30_000,
+        { timeoutMs: 30_000 },
       );
       const sends = (await stack.store.listAttempts({ limit: 100_000 }))
         .filter((a) => a.sellerProject !== null && flowProjects.has(a.sellerProject))
         .reduce((n, a) => n + a.exchangeSends, 0);
+      const lost = stack.sb.ledger
+        .entries({ via: 'exchange', delivered: false })
+        .filter((e) => e.sellerProject !== undefined && flowProjects.has(e.sellerProject));
       console.log(
         `L4 exchanges: ${sends} sends by the connector, ${exchanges()} reached the sandbox (${JSON.stringify(
           statusCounts(stack.sb.journal.entries({ endpoint: 'token.exchange', sinceSeq: mark })),
-        )})`,
+        )}); ${lost.length} keys issued whose answer the connector never read`,
       );
       expect(exchanges()).toBeGreaterThan(0);
       expect(exchanges()).toBeLessThanOrEqual(sends);
+      // What the reconcile below is about: keys exist upstream that no answer brought to the connector.
+      expect(lost.length).toBeGreaterThan(0);
       stack.sb.clock.advance(PAST_THRESHOLDS_MS);
       await stack.connector.reconcile();
       await stack.connector.reconcile();
@@ -430,6 +460,8 @@ describe('load', () => {
       );
       expect(attempts.filter((a) => a.status === 'STARTED')).toEqual([]);
       const stored = await stack.store.listCredentials({ states: ['active', 'retiring'] });
+      // The control seller keeps its key; a flow's single-use token can have made at most one.
+      expect(stored.filter((c) => c.sellerProject === control)).toHaveLength(1);
       let ledgerKeys = 0;
       let flaggedCount = 0;
       let flaggedWithoutKey = 0;
@@ -438,6 +470,7 @@ describe('load', () => {
           .entries({ sellerProject: project })
           .filter((e) => e.removedAt === undefined);
         const mine = stored.filter((c) => c.sellerProject === project).map((c) => c.keyId);
+        expect(mine.length, project).toBeLessThanOrEqual(1);
         const flagged = attempts.filter((a) => a.sellerProject === project && FLAGGED.includes(a.status));
         // Every stored key is live upstream; every live key we lack is accounted for by a flagged attempt.
         for (const k of mine) expect(active.map((e) => e.keyId)).toContain(k);
@@ -450,7 +483,6 @@ describe('load', () => {
       console.log(
         `L4 ledger: ${ledgerKeys} active keys; ${stored.length} stored + ${flaggedCount} flagged (${flaggedWithoutKey} flagged with no key upstream)`,
       );
-      expect(stored).toHaveLength(1);
       expect(ledgerKeys).toBeGreaterThan(stored.length);
       expect(ledgerKeys).toBeLessThanOrEqual(stored.length + flaggedCount);
 
@@ -465,10 +497,9 @@ describe('load', () => {
       await waitFor(
         'sockets to close',
         () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length <= tcpBefore,
-        10_000,
       );
     } finally {
       if (!closed) await stack.close();
     }
-  }, 180_000);
+  }, 240_000);
 });

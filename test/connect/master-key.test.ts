@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector, rewrapAll } from '../../src/connect/index.js';
 import type { SqlStore } from '../../src/store/index.js';
 import { keygen, LocalKeyProvider, Vault } from '../../src/vault/index.js';
-import { connectSeller, noonParts, type Stack, startStack } from '../helpers/connect.js';
+import { noonParts, type Stack, startStack } from '../helpers/harness.js';
+import { connectThrough } from '../helpers/seller-flow.js';
 
 function metaOf(store: SqlStore) {
   return {
@@ -27,8 +28,8 @@ describe('master key at the connector level', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack();
-    await connectSeller(stack, { tenant: 't1', projectCode: 'PRJ20001' });
-    await connectSeller(stack, { tenant: 't2', projectCode: 'PRJ20003' });
+    await connectThrough(stack, { tenant: 't1', projectCode: 'PRJ20001' });
+    await connectThrough(stack, { tenant: 't2', projectCode: 'PRJ20003' });
   });
   afterAll(async () => {
     await stack?.close();

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConnectError, type ConnectorOptions, type Step } from '../../src/connect/index.js';
 import { LruCache } from '../../src/connect/lru.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
-import { type BuiltStack, buildStack } from '../helpers/adapter-stack.js';
-import { Browser, connectSeller } from '../helpers/connect.js';
+import { type Stack, startStack } from '../helpers/harness.js';
 import { startSandbox } from '../helpers/sandbox.js';
+import { Browser, connectThrough } from '../helpers/seller-flow.js';
 import { postgresAvailable } from '../helpers/stores.js';
 
 let sb: Sandbox;
@@ -74,7 +74,7 @@ const TARGETS = [
 
 describe.each(TARGETS)('connection operations on $name', ({ name, available }) => {
   let run = false;
-  let stack: BuiltStack;
+  let stack: Stack;
   const hooks: { step: Step; fn: () => Promise<void> | void }[] = [];
   const events: string[] = [];
   beforeAll(async () => {
@@ -90,9 +90,9 @@ describe.each(TARGETS)('connection operations on $name', ({ name, available }) =
       onEvent: (e) => events.push(`${e.type}:${e.data.connection_id ?? ''}`),
       sellerSessionCacheSize: 3,
     };
-    stack = await buildStack({
+    stack = await startStack({
       store: name,
-      sandboxInstance: sb,
+      sandbox: sb,
       connector,
       authorizeStart: (req) => {
         const u = new URL(req.url);
@@ -109,7 +109,7 @@ describe.each(TARGETS)('connection operations on $name', ({ name, available }) =
   });
 
   async function connected(tenant: string, project: string) {
-    const r = await connectSeller(stack, { tenant, projectCode: project });
+    const r = await connectThrough(stack, { tenant, projectCode: project });
     expect(r.callback.status).toBe(303);
     const c = (await stack.connector.listConnections({ tenant })).find((x) => x.sellerProject === project);
     expect(c?.status).toBe('active');

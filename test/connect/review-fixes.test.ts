@@ -2,7 +2,9 @@
 // fresh connect links cannot hide a stuck attempt from the reconciler.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, connectSeller, type Stack, startStack } from '../helpers/connect.js';
+import { type Stack, startStack } from '../helpers/harness.js';
+import { Browser, connectThrough } from '../helpers/seller-flow.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('orphan cleanup and the reconciler under pressure', () => {
   let stack: Stack;
@@ -22,7 +24,7 @@ describe('orphan cleanup and the reconciler under pressure', () => {
       hold = r;
     });
     const b = await startStack({
-      sandboxInstance: stack.sb,
+      sandbox: stack.sb,
       connector: {
         stepHook: async (step, attempt) => {
           if (step === 'KEY_STORED' && attempt.tenant === 'tenant-b') await held;
@@ -31,17 +33,14 @@ describe('orphan cleanup and the reconciler under pressure', () => {
     });
     try {
       // Tenant A connects PRJ20002 first: the seller's service account becomes known.
-      const runA = await connectSeller(b, { tenant: 'tenant-a', projectCode: 'PRJ20002' });
+      const runA = await connectThrough(b, { tenant: 'tenant-a', projectCode: 'PRJ20002' });
       expect(runA.callback.status).toBe(303);
-      const runB = connectSeller(b, { tenant: 'tenant-b', projectCode: 'PRJ20002' });
+      const runB = connectThrough(b, { tenant: 'tenant-b', projectCode: 'PRJ20002' });
       // Wait until B's key is stored upstream and in b's store.
-      for (
-        let i = 0;
-        i < 200 && (await b.store.listAttempts({ statuses: ['KEY_STORED'] })).length === 0;
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitFor(
+        "tenant B's attempt to reach KEY_STORED",
+        async () => (await b.store.listAttempts({ statuses: ['KEY_STORED'] })).length > 0,
+      );
       expect(await b.store.listAttempts({ statuses: ['KEY_STORED'] })).toHaveLength(1);
       const account = (await b.connector.listConnections({ tenant: 'tenant-a' }))[0]!.channelIdentifier!;
       const keysBefore = stack.sb.world.activeKeys(
@@ -72,7 +71,7 @@ describe('orphan cleanup and the reconciler under pressure', () => {
     // An attempt stuck in EXCHANGE_SENT (its process died), for a seller whose account is unknown here.
     let kill = true;
     const c = await startStack({
-      sandboxInstance: stack.sb,
+      sandbox: stack.sb,
       connector: {
         reconcileAfterMs: { EXCHANGE_SENT: 1000 },
         stepHook: async (step) => {
@@ -81,7 +80,7 @@ describe('orphan cleanup and the reconciler under pressure', () => {
       },
     });
     try {
-      await connectSeller(c, { tenant: 'tenant-x', projectCode: 'PRJ20004' }).catch(() => undefined);
+      await connectThrough(c, { tenant: 'tenant-x', projectCode: 'PRJ20004' }).catch(() => undefined);
       kill = false;
       const [stuck] = await c.store.listAttempts({ statuses: ['EXCHANGE_SENT'] });
       expect(stuck).toBeDefined();

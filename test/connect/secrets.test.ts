@@ -10,20 +10,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionView } from '../../src/connect/index.js';
-import {
-  connectThrough,
-  dataFolder,
-  type FaultStack,
-  filesUnder,
-  freshSeller,
-  leakReport,
-  leaks,
-  readAll,
-  type Secret,
-  startFaultStack,
-} from '../helpers/fault-stack.js';
+import { type Stack, startStack } from '../helpers/harness.js';
 import { pemLine } from '../helpers/pem.js';
+import { connectThrough, freshSeller } from '../helpers/seller-flow.js';
 import { PG_URL, postgresAvailable, tempDir } from '../helpers/stores.js';
+import { dataFolder, filesUnder, leakReport, leaks, readAll, type Secret } from '../helpers/wire.js';
 
 const pgOk = await postgresAvailable();
 
@@ -57,18 +48,18 @@ interface FlowSummary {
  * failed validation (NEEDS_ATTENTION), a rotation, an orphan repair, a refused code, and an attempt stopped at
  * TOKEN_ISSUED (its access token stays sealed in the store).
  */
-async function runFlows(s: FaultStack): Promise<FlowSummary> {
+async function runFlows(s: Stack): Promise<FlowSummary> {
   const sb = s.sb;
-  const p1 = freshSeller(sb, 'K1A');
-  const p2 = freshSeller(sb, 'K1B');
-  const p3 = freshSeller(sb, 'K1C');
-  const p4 = freshSeller(sb, 'K1D');
+  const p1 = freshSeller(sb, 'K1A').projectCode;
+  const p2 = freshSeller(sb, 'K1B').projectCode;
+  const p3 = freshSeller(sb, 'K1C').projectCode;
+  const p4 = freshSeller(sb, 'K1D').projectCode;
   const a = await connectThrough(s, { tenant: 'k-a', projectCode: p1 });
   const b = await connectThrough(s, { tenant: 'k-b', projectCode: p2 });
-  for (const r of [a, b]) expect((await s.connector.getAttempt(r.attempt.id))!.status).toBe('CONNECTED');
+  for (const r of [a, b]) expect((await s.connector.getAttempt(r.attemptId!))!.status).toBe('CONNECTED');
   // A reconnect of the same seller: make before break, the old key removed upstream.
   const b2 = await connectThrough(s, { tenant: 'k-b', projectCode: p2 });
-  expect((await s.connector.getAttempt(b2.attempt.id))!.status).toBe('CONNECTED');
+  expect((await s.connector.getAttempt(b2.attemptId!))!.status).toBe('CONNECTED');
 
   // A real key whose answer names another project: kept sealed, NEEDS_ATTENTION.
   sb.addFault({
@@ -76,7 +67,7 @@ async function runFlows(s: FaultStack): Promise<FlowSummary> {
     action: { type: 'mutate', set: { project_code: 'PRJ99998', 'result.project_code': 'PRJ99998' } },
   });
   const c = await connectThrough(s, { tenant: 'k-c', projectCode: p3 });
-  const cAttempt = (await s.connector.getAttempt(c.attempt.id))!;
+  const cAttempt = (await s.connector.getAttempt(c.attemptId!))!;
   expect(cAttempt.status).toBe('NEEDS_ATTENTION');
   expect(cAttempt.rawExchangeSealed).toBeTruthy();
 
@@ -88,11 +79,11 @@ async function runFlows(s: FaultStack): Promise<FlowSummary> {
   // An orphan on a known service account, repaired with a fresh key.
   sb.addFault({ endpoint: 'token.exchange', action: { type: 'commit-then-drop' } });
   const d = await connectThrough(s, { tenant: 'k-d', projectCode: p1 });
-  expect((await s.connector.getAttempt(d.attempt.id))!.status).toBe('REPAIRED');
+  expect((await s.connector.getAttempt(d.attemptId!))!.status).toBe('REPAIRED');
 
   // A refused code.
   const e = await connectThrough(s, { tenant: 'k-e', code: 'not-a-code-noon-issued-0123456789' });
-  expect((await s.connector.getAttempt(e.attempt.id))!.status).toBe('FAILED');
+  expect((await s.connector.getAttempt(e.attemptId!))!.status).toBe('FAILED');
 
   // A flow stopped right after TOKEN_ISSUED: its access token is at rest, sealed.
   s.setStepHook((step) => {
@@ -104,7 +95,7 @@ async function runFlows(s: FaultStack): Promise<FlowSummary> {
   } finally {
     s.setStepHook(undefined);
   }
-  const fAttempt = (await s.connector.getAttempt(f.attempt.id))!;
+  const fAttempt = (await s.connector.getAttempt(f.attemptId!))!;
   expect(fAttempt.status).toBe('TOKEN_ISSUED');
   expect(fAttempt.accessTokenSealed).toBeTruthy();
 
@@ -117,11 +108,11 @@ async function runFlows(s: FaultStack): Promise<FlowSummary> {
     (r) => r.status === 200 && (r.responseBody ?? '').includes('PRIVATE KEY'),
   ).length;
   return {
-    connected: [a.attempt.id, b.attempt.id, b2.attempt.id],
-    needsAttention: c.attempt.id,
+    connected: [a.attemptId!, b.attemptId!, b2.attemptId!],
+    needsAttention: c.attemptId!,
     rotated: { connectionId: conn.id, oldKeyId: conn.keyId!, newKeyId: rotated.keyId! },
-    repaired: d.attempt.id,
-    tokenLeftSealed: f.attempt.id,
+    repaired: d.attemptId!,
+    tokenLeftSealed: f.attemptId!,
     issuedKeys,
   };
 }
@@ -141,7 +132,7 @@ function expectCoverage(secrets: readonly Secret[], flows: FlowSummary): void {
 }
 
 /** Metadata only: the exact field set, nothing secret, no sealed value. */
-async function expectMetadataOnly(s: FaultStack, views: ConnectionView[]): Promise<void> {
+async function expectMetadataOnly(s: Stack, views: ConnectionView[]): Promise<void> {
   const secrets = await s.secrets();
   const sealed: Secret[] = [];
   let after: string | undefined;
@@ -221,10 +212,10 @@ describe('K1 the byte search itself (control)', () => {
 });
 
 describe('K1 K7 SQLite', () => {
-  let s: FaultStack;
+  let s: Stack;
   let flows: FlowSummary;
   beforeAll(async () => {
-    s = await startFaultStack({ store: 'sqlite' });
+    s = await startStack({ wire: 'record', clockSleeps: true, stepHooks: true, store: 'sqlite' });
     flows = await runFlows(s);
   });
   afterAll(async () => {
@@ -273,10 +264,10 @@ describe('K1 K7 SQLite', () => {
 });
 
 describe.skipIf(!pgOk)('K1 K7 Postgres', () => {
-  let s: FaultStack;
+  let s: Stack;
   let flows: FlowSummary;
   beforeAll(async () => {
-    s = await startFaultStack({ store: 'postgres' });
+    s = await startStack({ wire: 'record', clockSleeps: true, stepHooks: true, store: 'postgres' });
     flows = await runFlows(s);
   });
   afterAll(async () => {

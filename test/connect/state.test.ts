@@ -8,16 +8,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { issueState, STATE_LENGTH } from '../../src/connect/binding.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import type { Attempt } from '../../src/store/index.js';
-import { Browser } from '../helpers/connect.js';
-import {
-  freshSeller,
-  methodsSince,
-  type ProbeStack,
-  type Received,
-  startProbeStack,
-  useProbeStack,
-} from '../helpers/connect-probe.js';
+import { methodsSince, type Received, type Stack, startStack, useFileStack } from '../helpers/harness.js';
 import { SecretSearch } from '../helpers/secret-search.js';
+import { Browser, freshSeller } from '../helpers/seller-flow.js';
 import { postgresAvailable } from '../helpers/stores.js';
 
 // Every buffer node:crypto's randomBytes hands out while `on` is set, so a test can show where a state's random
@@ -39,21 +32,13 @@ const STATE_SHAPE = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{22}$/;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 let sb: Sandbox;
-let stack: ProbeStack;
+let stack: Stack;
 
 // The secret search runs after every test, over everything captured so far.
-useProbeStack((s, st) => {
+useFileStack((s, st) => {
   sb = s;
   stack = st;
 });
-
-/** The callback URL Noon redirects to, with a code and the state. */
-function callbackUrl(code: string, state: string): string {
-  return stack.callback([
-    ['code', code],
-    ['state', state],
-  ]);
-}
 
 function expectRejected(r: Received, status = 400): void {
   expect(r.status).toBe(status);
@@ -69,7 +54,7 @@ function expectConnected(r: Received): void {
   expect(r.location).toMatch(/^\/(connect\/done\/[0-9a-f-]{36}|[^?]*\?connect_attempt=)/);
 }
 
-async function attemptFor(s: ProbeStack, state: string): Promise<Attempt | undefined> {
+async function attemptFor(s: Stack, state: string): Promise<Attempt | undefined> {
   const all = await s.rawStore.listAttempts({ limit: 10_000 });
   return all.find((a) => a.stateHash === sha256(state));
 }
@@ -190,7 +175,7 @@ describe('S2 forged, missing and unbound states', () => {
     const { state } = await stack.start(b, { tenant: 'tenant-s2' });
     const code = stack.authorize(state, { projectCode: seller.projectCode });
     // A real state from another connector (its own state key), carried by the same browser.
-    const other = await startProbeStack({ sandbox: sb });
+    const other = await startStack({ wire: 'search', sandbox: sb });
     try {
       const foreign = (await other.start(new Browser())).state;
       stack.search.add('state', foreign);
@@ -221,7 +206,7 @@ describe('S2 forged, missing and unbound states', () => {
       expect(methodsSince(stack, from)).toEqual([]);
       expect(stack.upstreamSince(mark)).toEqual([]);
       // Nothing above touched the real state: it still connects.
-      expectConnected(await stack.request(b, callbackUrl(code, state)));
+      expectConnected(await stack.request(b, stack.codeCallback(code, state)));
     } finally {
       await other.close();
     }
@@ -234,7 +219,7 @@ describe('S2 forged, missing and unbound states', () => {
     const code = stack.authorize(state, { projectCode: seller.projectCode });
     const bind = b.cookies.get('nc_bind')!;
     expect(bind).toMatch(B64URL_22);
-    const url = callbackUrl(code, state);
+    const url = stack.codeCallback(code, state);
     const mark = stack.journalMark();
     const from = stack.calls.length;
     for (const cookie of [
@@ -298,7 +283,7 @@ describe('S3 a state from another browser', () => {
     await stack.start(attacker, { tenant: 'tenant-s3' });
     expect(attacker.cookies.get('nc_bind')).not.toBe(owner.cookies.get('nc_bind'));
     const code = stack.authorize(state, { projectCode: seller.projectCode });
-    const url = callbackUrl(code, state);
+    const url = stack.codeCallback(code, state);
     const mark = stack.journalMark();
     const from = stack.calls.length;
 
@@ -334,7 +319,7 @@ describe('S4 expiry', () => {
     const code = stack.authorize(state, { projectCode: seller.projectCode });
     sb.clock.advance(10 * 60_000);
     const mark = stack.journalMark();
-    const url = callbackUrl(code, state);
+    const url = stack.codeCallback(code, state);
     const expired = await stack.request(b, url);
     expect(expired.status).toBe(400);
     expect(expired.text).toContain('This link expired');
@@ -361,7 +346,7 @@ describe('S4 expiry', () => {
   });
 });
 
-async function parallelCallbacks(s: ProbeStack, tenant: string): Promise<void> {
+async function parallelCallbacks(s: Stack, tenant: string): Promise<void> {
   const seller = freshSeller(sb);
   const b = new Browser();
   const { state } = await s.start(b, { tenant });
@@ -400,7 +385,7 @@ describe('S5 one state, many callbacks', () => {
 
   it('S5 20 parallel callbacks with one valid state → exactly one proceeds; one token/create (Postgres)', async (ctx) => {
     if (!(await postgresAvailable())) ctx.skip();
-    const pgStack = await startProbeStack({ sandbox: sb, store: 'postgres' });
+    const pgStack = await startStack({ wire: 'search', sandbox: sb, store: 'postgres' });
     try {
       await parallelCallbacks(pgStack, 'tenant-s5-pg');
       expect(pgStack.search.findings()).toEqual([]);
@@ -421,7 +406,8 @@ describe('S5 callbacks arriving while the first one finishes', () => {
     const atKeyStored = new Promise<void>((r) => {
       reached = r;
     });
-    const held = await startProbeStack({
+    const held = await startStack({
+      wire: 'search',
       sandbox: sb,
       connector: {
         stepHook: async (step) => {
@@ -473,7 +459,7 @@ describe('S6 refresh after success', () => {
     const b = new Browser();
     const { state } = await stack.start(b, { tenant: 'tenant-s6' });
     const code = stack.authorize(state, { projectCode: seller.projectCode });
-    const url = callbackUrl(code, state);
+    const url = stack.codeCallback(code, state);
     const first = await stack.request(b, url);
     expectConnected(first);
     const mark = stack.journalMark();
@@ -533,7 +519,7 @@ describe('S7 repeated parameters', () => {
     for (const pairs of variants) expectRejected(await stack.request(b, stack.callback(pairs)));
     expect(methodsSince(stack, from)).toEqual([]);
     expect(stack.upstreamSince(mark)).toEqual([]);
-    expectConnected(await stack.request(b, callbackUrl(code, state)));
+    expectConnected(await stack.request(b, stack.codeCallback(code, state)));
   });
 });
 
@@ -586,7 +572,7 @@ describe('S8 values only from the stored record', () => {
     const code = stack.authorize(state, { projectCode: seller.projectCode });
     const bind = b.cookies.get('nc_bind')!;
     const flipped = `${bind.slice(0, 5)}${bind[5] === 'A' ? 'B' : 'A'}${bind.slice(6)}`;
-    const url = callbackUrl(code, state);
+    const url = stack.codeCallback(code, state);
     const mark = stack.journalMark();
     // Cookies that only add fields are ignored: the binding still decides, and it is missing here.
     const extra = await stack.request(new Browser(), url, {
@@ -602,10 +588,15 @@ describe('S8 values only from the stored record', () => {
 });
 
 describe('S9 environments', () => {
-  let prod: ProbeStack;
+  let prod: Stack;
   beforeAll(async () => {
     // Same store, same vault, so the same state key: only the environment differs.
-    prod = await startProbeStack({ sandbox: sb, shareWith: stack, connector: { environment: 'production' } });
+    prod = await startStack({
+      wire: 'search',
+      sandbox: sb,
+      shareWith: stack,
+      connector: { environment: 'production' },
+    });
   });
   afterAll(async () => {
     await prod?.close();
@@ -680,7 +671,7 @@ describe('the secret search itself', () => {
     const b = new Browser();
     const { state: issued } = await stack.start(b, { tenant: 'tenant-search' });
     const issuedCode = stack.authorize(issued, { projectCode: seller.projectCode });
-    expectConnected(await stack.request(b, callbackUrl(issuedCode, issued)));
+    expectConnected(await stack.request(b, stack.codeCallback(issuedCode, issued)));
     for (const kind of [
       'client secret',
       'code',

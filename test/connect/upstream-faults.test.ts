@@ -16,28 +16,21 @@ import {
 } from '../../src/client/index.js';
 import { ConnectError, type ConnectorOptions, createConnector } from '../../src/connect/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
-import {
-  connectThrough,
-  type FaultStack,
-  freshSeller,
-  leakReport,
-  leaks,
-  PEM_MARKER,
-  type Secret,
-  startFaultStack,
-} from '../helpers/fault-stack.js';
+import { type Stack, startStack } from '../helpers/harness.js';
 import { startSandbox, UA } from '../helpers/sandbox.js';
+import { connectThrough, freshSeller } from '../helpers/seller-flow.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
+import { leakReport, leaks, PEM_MARKER, type Secret } from '../helpers/wire.js';
 
 const MIN = 60_000;
 
 let sb: Sandbox;
-let stack: FaultStack;
-const extraStacks: FaultStack[] = [];
+let stack: Stack;
+const extraStacks: Stack[] = [];
 
 beforeAll(async () => {
   sb = await startSandbox();
-  stack = await startFaultStack({ sandbox: sb });
+  stack = await startStack({ wire: 'record', clockSleeps: true, stepHooks: true, sandbox: sb });
 });
 afterAll(async () => {
   for (const s of extraStacks) await s.close();
@@ -54,13 +47,13 @@ function since(seq: number, endpoint: string) {
 }
 
 /** Connector log lines (the client's own lines have an `event` field instead of `msg`). */
-function connectorLogs(s: FaultStack, attemptId?: string) {
+function connectorLogs(s: Stack, attemptId?: string) {
   return (s.logs as Record<string, unknown>[]).filter(
     (l) => typeof l.msg === 'string' && (attemptId === undefined || l.attemptId === attemptId),
   );
 }
 
-async function expectNoLeaks(s: FaultStack, extra: { label: string; text: string }[] = []): Promise<void> {
+async function expectNoLeaks(s: Stack, extra: { label: string; text: string }[] = []): Promise<void> {
   expect((await s.secrets()).length).toBeGreaterThan(3);
   expect(await leakReport(s, extra)).toEqual([]);
 }
@@ -70,7 +63,7 @@ async function expectNoLeaks(s: FaultStack, extra: { label: string; text: string
  * accounted for by an attempt that keeps it sealed (NEEDS_ATTENTION) or flags it (ORPHAN_SUSPECTED,
  * NEEDS_RECONNECT).
  */
-async function balance(s: FaultStack, project: string) {
+async function balance(s: Stack, project: string) {
   const upstream = sb.ledger.entries({ sellerProject: project }).filter((e) => e.removedAt === undefined);
   const stored = (
     await s.store.listCredentials({ sellerProject: project, states: ['active', 'retiring'] })
@@ -86,7 +79,7 @@ async function balance(s: FaultStack, project: string) {
   };
 }
 
-async function expectBalanced(s: FaultStack, project: string): Promise<void> {
+async function expectBalanced(s: Stack, project: string): Promise<void> {
   const b = await balance(s, project);
   const unstored = b.upstream.filter((k) => !b.stored.includes(k));
   expect(b.stored.every((k) => b.upstream.includes(k))).toBe(true);
@@ -98,7 +91,7 @@ describe('U1 token/create refusals', () => {
     const seq = sb.journal.lastSeq;
     const ledgerBefore = sb.ledger.count();
     const r = await connectThrough(stack, { tenant: 't-u1-code', code: `never-issued-${hex(16)}` });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('FAILED');
     expect(a.errorCode).toBe('CODE_INVALID');
     expect(a.accessTokenSealed).toBeNull();
@@ -115,12 +108,18 @@ describe('U1 token/create refusals', () => {
   });
 
   it('U1 a wrong client secret → INVALID_CLIENT, FAILED after at most one harmless resend, operator alert, secret never echoed', async () => {
-    const wrong = await startFaultStack({ sandbox: sb, sendClientSecret: `wrong-secret-${hex(20)}` });
+    const wrong = await startStack({
+      wire: 'record',
+      clockSleeps: true,
+      stepHooks: true,
+      sandbox: sb,
+      sendClientSecret: `wrong-secret-${hex(20)}`,
+    });
     extraStacks.push(wrong);
-    const project = freshSeller(sb, 'U1C');
+    const project = freshSeller(sb, 'U1C').projectCode;
     const seq = sb.journal.lastSeq;
     const r = await connectThrough(wrong, { tenant: 't-u1-client', projectCode: project });
-    const a = (await wrong.connector.getAttempt(r.attempt.id))!;
+    const a = (await wrong.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('FAILED');
     expect(a.errorCode).toBe('INVALID_CLIENT');
     const creates = since(seq, 'token.create');
@@ -131,7 +130,7 @@ describe('U1 token/create refusals', () => {
       expect(c.reason).toBe('INVALID_CLIENT');
     }
     // Harmless: a refused client consumes nothing upstream (NC27), so the code is still unused.
-    const code = sb.world.codes.get(createHash('sha256').update(r.code).digest('hex'));
+    const code = sb.world.codes.get(createHash('sha256').update(r.code!).digest('hex'));
     expect(code).toBeDefined();
     expect(code!.usedAt).toBeUndefined();
     expect(since(seq, 'token.exchange')).toHaveLength(0);
@@ -160,11 +159,11 @@ describe('U1 token/create refusals', () => {
 
 describe('U6 token/create answer lost', () => {
   it('U6 token/create processed but its answer dropped → one resend after the first ended → CODE_USED → FAILED with a reconnect prompt', async () => {
-    const project = freshSeller(sb, 'U6');
+    const project = freshSeller(sb, 'U6').projectCode;
     const seq = sb.journal.lastSeq;
     sb.addFault({ endpoint: 'token.create', action: { type: 'commit-then-drop' } });
     const r = await connectThrough(stack, { tenant: 't-u6', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('FAILED');
     expect(a.errorCode).toBe('CODE_USED');
     expect(a.accessTokenSealed).toBeNull();
@@ -190,12 +189,12 @@ describe('U6 token/create answer lost', () => {
 
 describe('U7 Retry-After', () => {
   it('U7 429 with Retry-After on token/create → waits (on the clock), resends the same code, then connects', async () => {
-    const project = freshSeller(sb, 'U7A');
+    const project = freshSeller(sb, 'U7A').projectCode;
     const seq = sb.journal.lastSeq;
     const waits = stack.waits.length;
     sb.addFault({ endpoint: 'token.create', action: { type: 'rate-limit', retryAfter: 2 }, times: 1 });
     const r = await connectThrough(stack, { tenant: 't-u7-create', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('CONNECTED');
     expect(since(seq, 'token.create').map((e) => e.status)).toEqual([429, 200]);
     expect(stack.waits.slice(waits)).toContain(2000);
@@ -208,7 +207,7 @@ describe('U7 Retry-After', () => {
   });
 
   it('U7 503 with Retry-After on token/exchange → waits, resends the same access token, then connects with one key', async () => {
-    const project = freshSeller(sb, 'U7B');
+    const project = freshSeller(sb, 'U7B').projectCode;
     const seq = sb.journal.lastSeq;
     const waits = stack.waits.length;
     sb.addFault({
@@ -222,7 +221,7 @@ describe('U7 Retry-After', () => {
       times: 1,
     });
     const r = await connectThrough(stack, { tenant: 't-u7-exchange', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('CONNECTED');
     expect(since(seq, 'token.exchange').map((e) => e.status)).toEqual([503, 200]);
     expect(stack.waits.slice(waits)).toContain(1000);
@@ -236,22 +235,22 @@ describe('U7 Retry-After', () => {
   });
 
   it('U7 a Retry-After beyond the cap is not waited for: FAILED at once, one token/create, the code unspent', async () => {
-    const project = freshSeller(sb, 'U7C');
+    const project = freshSeller(sb, 'U7C').projectCode;
     const seq = sb.journal.lastSeq;
     const waits = stack.waits.length;
     sb.addFault({ endpoint: 'token.create', action: { type: 'rate-limit', retryAfter: 3600 }, times: 1 });
     const r = await connectThrough(stack, { tenant: 't-u7-cap', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('FAILED');
     expect(a.errorCode).toBe('RATE_LIMITED');
     expect(since(seq, 'token.create').map((e) => e.status)).toEqual([429]);
     expect(stack.waits.slice(waits).filter((w) => w >= 1000)).toEqual([]);
-    expect(sb.world.codes.get(createHash('sha256').update(r.code).digest('hex'))!.usedAt).toBeUndefined();
+    expect(sb.world.codes.get(createHash('sha256').update(r.code!).digest('hex'))!.usedAt).toBeUndefined();
     await expectNoLeaks(stack);
   });
 
   it('U7 tries are bounded: a 429 that never ends → three exchange sends, then FAILED; the access token is unspent', async () => {
-    const project = freshSeller(sb, 'U7D');
+    const project = freshSeller(sb, 'U7D').projectCode;
     const seq = sb.journal.lastSeq;
     const id = sb.addFault({
       endpoint: 'token.exchange',
@@ -260,7 +259,7 @@ describe('U7 Retry-After', () => {
     });
     try {
       const r = await connectThrough(stack, { tenant: 't-u7-bounded', projectCode: project });
-      const a = (await stack.connector.getAttempt(r.attempt.id))!;
+      const a = (await stack.connector.getAttempt(r.attemptId!))!;
       expect(a.status).toBe('FAILED');
       expect(a.errorCode).toBe('RATE_LIMITED');
       expect(since(seq, 'token.exchange').map((e) => e.status)).toEqual([429, 429, 429]);
@@ -277,17 +276,17 @@ describe('U7 Retry-After', () => {
 
 describe('U8 exchange answer lost: orphan suspected', () => {
   it('U8 exchange processed, answer dropped, service account known → one resend, TOKEN_USED → ORPHAN_SUSPECTED, alert, orphan removed upstream, fresh key → REPAIRED and usable', async () => {
-    const project = freshSeller(sb, 'U8K');
+    const project = freshSeller(sb, 'U8K').projectCode;
     // A first tenant connects the seller, so the service account's channel_identifier is stored.
     const first = await connectThrough(stack, { tenant: 't-u8-known-a', projectCode: project });
-    expect((await stack.connector.getAttempt(first.attempt.id))!.status).toBe('CONNECTED');
+    expect((await stack.connector.getAttempt(first.attemptId!))!.status).toBe('CONNECTED');
     const [heldA] = await stack.store.listCredentials({ sellerProject: project, states: ['active'] });
     expect(heldA).toBeDefined();
 
     const seq = sb.journal.lastSeq;
     sb.addFault({ endpoint: 'token.exchange', action: { type: 'commit-then-drop' } });
     const r = await connectThrough(stack, { tenant: 't-u8-known-b', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('REPAIRED');
     expect(a.exchangeSends).toBe(2);
 
@@ -341,11 +340,11 @@ describe('U8 exchange answer lost: orphan suspected', () => {
   });
 
   it('U8 exchange processed, answer dropped, service account unknown → ORPHAN_SUSPECTED, alert, NEEDS_RECONNECT, never CONNECTED; the orphan is flagged in the balance', async () => {
-    const project = freshSeller(sb, 'U8U');
+    const project = freshSeller(sb, 'U8U').projectCode;
     const seq = sb.journal.lastSeq;
     sb.addFault({ endpoint: 'token.exchange', action: { type: 'commit-then-drop' } });
     const r = await connectThrough(stack, { tenant: 't-u8-unknown', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('NEEDS_RECONNECT');
     expect(a.exchangeSends).toBe(2);
     expect(a.accessTokenSealed).toBeNull();
@@ -401,11 +400,11 @@ describe('U9 exchange 200 that fails validation', () => {
 
   for (const c of cases) {
     it(`U9 exchange 200 with ${c.name} → raw body kept encrypted (opens to the exact body), NEEDS_ATTENTION, never CONNECTED`, async () => {
-      const project = freshSeller(sb, 'U9');
+      const project = freshSeller(sb, 'U9').projectCode;
       const tenant = `t-u9-${hex(3)}`;
       sb.addFault({ endpoint: 'token.exchange', action: { type: 'mutate', ...c.action(project) } });
       const r = await connectThrough(stack, { tenant, projectCode: project });
-      const a = (await stack.connector.getAttempt(r.attempt.id))!;
+      const a = (await stack.connector.getAttempt(r.attemptId!))!;
       expect(a.status).toBe('NEEDS_ATTENTION');
       expect(a.rawExchangeSealed).toBeTruthy();
       const rec = stack.wire.to('/token/exchange').at(-1)!;
@@ -436,17 +435,17 @@ describe('U9 exchange 200 that fails validation', () => {
 
 describe('U9b exchange 200 with a failed workflow', () => {
   it("U9b the seller's service account holds 5 keys (NC33: status.code 9) → FAILED, oauth_request_id kept and shown as a support reference", async () => {
-    const project = freshSeller(sb, 'U9B');
+    const project = freshSeller(sb, 'U9B').projectCode;
     for (let i = 1; i <= 5; i++) {
       const ok = await connectThrough(stack, { tenant: `t-u9b-fill-${i}`, projectCode: project });
-      expect((await stack.connector.getAttempt(ok.attempt.id))!.status).toBe('CONNECTED');
+      expect((await stack.connector.getAttempt(ok.attemptId!))!.status).toBe('CONNECTED');
     }
     expect(sb.ledger.entries({ sellerProject: project }).filter((e) => !e.removedAt)).toHaveLength(5);
     const seq = sb.journal.lastSeq;
     const r = await connectThrough(stack, { tenant: 't-u9b-sixth', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('FAILED');
-    expect(a.errorCode).toBe('EXCHANGE_STATUS_9');
+    expect(a).toMatchObject({ errorCode: 'EXCHANGE_FAILED', errorDetail: 'status.code 9' });
     expect(r.oauthRequestId).toBeDefined();
     expect(a.oauthRequestId).toBe(r.oauthRequestId);
     const exchanges = since(seq, 'token.exchange');
@@ -467,7 +466,7 @@ describe('U9b exchange 200 with a failed workflow', () => {
   });
 
   it('U9b a scripted 200 with status.code 13 and no result → FAILED with that oauth_request_id kept', async () => {
-    const project = freshSeller(sb, 'U9S');
+    const project = freshSeller(sb, 'U9S').projectCode;
     const rid = `req-${hex(6)}`;
     sb.addFault({
       endpoint: 'token.exchange',
@@ -478,9 +477,9 @@ describe('U9b exchange 200 with a failed workflow', () => {
       },
     });
     const r = await connectThrough(stack, { tenant: 't-u9b-scripted', projectCode: project });
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('FAILED');
-    expect(a.errorCode).toBe('EXCHANGE_STATUS_13');
+    expect(a).toMatchObject({ errorCode: 'EXCHANGE_FAILED', errorDetail: 'status.code 13' });
     expect(a.oauthRequestId).toBe(rid);
     expect(r.callback.text).toContain(`noon request ${rid}`);
     await expectNoLeaks(stack);
@@ -489,7 +488,7 @@ describe('U9b exchange 200 with a failed workflow', () => {
 
 describe('U10 stale access token', () => {
   it('U10 the access token is over 1 h old when the exchange would run → not sent; FAILED', async () => {
-    const project = freshSeller(sb, 'U10');
+    const project = freshSeller(sb, 'U10').projectCode;
     const seq = sb.journal.lastSeq;
     stack.setStepHook((step) => {
       if (step === 'TOKEN_ISSUED') sb.clock.advance(61 * MIN);
@@ -500,7 +499,7 @@ describe('U10 stale access token', () => {
     } finally {
       stack.setStepHook(undefined);
     }
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(since(seq, 'token.create')).toHaveLength(1);
     expect(since(seq, 'token.exchange')).toHaveLength(0);
     expect(a.status).toBe('FAILED');
@@ -512,7 +511,7 @@ describe('U10 stale access token', () => {
   });
 
   it('U10 an attempt left at TOKEN_ISSUED and found by the reconciler after 1 h → not sent; FAILED', async () => {
-    const project = freshSeller(sb, 'U10R');
+    const project = freshSeller(sb, 'U10R').projectCode;
     const seq = sb.journal.lastSeq;
     // The process stops right after TOKEN_ISSUED is committed (the hook throws, as a crash would).
     stack.setStepHook((step) => {
@@ -524,10 +523,10 @@ describe('U10 stale access token', () => {
     } finally {
       stack.setStepHook(undefined);
     }
-    expect((await stack.connector.getAttempt(r.attempt.id))!.status).toBe('TOKEN_ISSUED');
+    expect((await stack.connector.getAttempt(r.attemptId!))!.status).toBe('TOKEN_ISSUED');
     sb.clock.advance(61 * MIN);
     await stack.connector.reconcile();
-    const a = (await stack.connector.getAttempt(r.attempt.id))!;
+    const a = (await stack.connector.getAttempt(r.attemptId!))!;
     expect(a.status).toBe('FAILED');
     expect(a.errorCode).toBe('TOKEN_EXPIRED');
     expect(since(seq, 'token.exchange')).toHaveLength(0);

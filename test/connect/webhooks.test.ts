@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookWorker } from '../../src/connect/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import type { NewEvent, Store } from '../../src/store/index.js';
-import { type BuiltStack, buildStack } from '../helpers/adapter-stack.js';
-import { Browser, connectSeller, stackSecrets } from '../helpers/connect.js';
+import { type Stack, stackSecrets, startStack } from '../helpers/harness.js';
 import { startSandbox } from '../helpers/sandbox.js';
+import { Browser, connectThrough, freshSeller } from '../helpers/seller-flow.js';
 import { freshPostgres, freshSqlite, PG_URL, postgresAvailable } from '../helpers/stores.js';
+import { waitFor } from '../helpers/wait.js';
 import type { WebhookChildConfig } from '../helpers/webhook-child.js';
 import { createReceiver, type Received, type Receiver } from '../helpers/webhook-receiver.js';
 
@@ -102,12 +103,7 @@ function delivered(run: ChildRun): number {
 }
 
 let sb: Sandbox;
-let projectSeq = 0;
-function newSeller(): string {
-  const p = `PRJ4${String(++projectSeq).padStart(4, '0')}`;
-  sb.addSeller({ email: `${p.toLowerCase()}@sellers.example`, projects: [{ project_code: p }] });
-  return p;
-}
+const newSeller = (): string => freshSeller(sb, 'W').projectCode;
 
 beforeAll(async () => {
   sb = await startSandbox({ poolSize: 8 });
@@ -159,15 +155,15 @@ const TARGETS = [
 describe.each(TARGETS)('webhooks on $name', ({ name, available }) => {
   let run = false;
   let receiver: Receiver;
-  let stack: BuiltStack;
+  let stack: Stack;
   beforeAll(async () => {
     run = await available();
     if (!run) return;
     receiver = await createReceiver({ listen: false });
-    stack = await buildStack({
+    stack = await startStack({
       store: name,
-      sandboxInstance: sb,
-      captureWire: true,
+      sandbox: sb,
+      wire: 'record',
       connector: { webhooks: { endpoints: [receiver.url], secret: SECRET } },
     });
   });
@@ -181,7 +177,7 @@ describe.each(TARGETS)('webhooks on $name', ({ name, available }) => {
     // Three connects and a seller who says no: three `connected` events and one `failed`.
     const projects = [newSeller(), newSeller(), newSeller()];
     for (const p of projects)
-      expect((await connectSeller(stack, { projectCode: p })).callback.status).toBe(303);
+      expect((await connectThrough(stack, { projectCode: p })).callback.status).toBe(303);
     const browser = new Browser();
     const start = await browser.get(`${stack.origin}/connect/start?tenant=tenant-1`);
     const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
@@ -303,10 +299,11 @@ describe.each(TARGETS)('webhooks on $name', ({ name, available }) => {
       const w2 = new WebhookWorker({ store: b.store, ...opts });
       w1.start();
       w2.start();
-      const deadline = Date.now() + 15_000;
-      while ((await a.store.listDeliveries({ pending: true, limit: 1 })).length > 0 && Date.now() < deadline)
-        await new Promise((res) => setTimeout(res, 20));
-      await Promise.all([w1.stop(), w2.stop()]);
+      await waitFor(
+        'no delivery left pending',
+        async () => (await a.store.listDeliveries({ pending: true, limit: 1 })).length === 0,
+        { timeoutMs: 15_000 },
+      ).finally(() => Promise.all([w1.stop(), w2.stop()]));
       const ids = idsOf(r.received);
       expect(ids).toHaveLength(60);
       expect(new Set(ids).size).toBe(60);
@@ -384,7 +381,7 @@ describe.each(TARGETS)('webhooks on $name', ({ name, available }) => {
     receiver.status = 200;
     const before = receiver.received.length;
     const p = newSeller();
-    const run1 = await connectSeller(stack, { projectCode: p, tenant: 'tenant-meta' });
+    const run1 = await connectThrough(stack, { projectCode: p, tenant: 'tenant-meta' });
     expect(run1.callback.status).toBe(303);
     const [conn] = await stack.connector.listConnections({ tenant: 'tenant-meta' });
     await stack.connector.rotate(conn!.id);
@@ -401,8 +398,9 @@ describe.each(TARGETS)('webhooks on $name', ({ name, available }) => {
 
     // Every secret that crossed the wire: access tokens and private keys from Noon's answers, the code and
     // state of the connect, the client secret and the integrator's key.
-    const secrets = new Set<string>([...stackSecrets(stack), run1.code, run1.state]);
-    for (const w of stack.wire) {
+    const secrets = new Set<string>([...stackSecrets(stack), run1.code!, run1.state]);
+    await stack.wire.settled();
+    for (const w of stack.wire.records.map((r) => r.responseBody ?? '')) {
       let j: any;
       try {
         j = JSON.parse(w);

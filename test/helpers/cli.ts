@@ -1,6 +1,7 @@
 // Spawns the noon-connect CLI (from sources) as a child process and collects its output.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { waitFor as waitUntil } from './wait.js';
 
 export interface CliRun {
   child: ChildProcess;
@@ -29,19 +30,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
     stdout: () => out,
     stderr: () => err,
     exit,
-    waitFor(re, ms = 20_000) {
-      return new Promise((resolve, reject) => {
-        const started = Date.now();
-        const tick = () => {
+    waitFor: (re, ms = 20_000) =>
+      waitUntil(
+        `${re} on stdout`,
+        () => {
           const m = out.match(re);
-          if (m) return resolve(m);
-          if (child.exitCode !== null) return reject(new Error(`exited ${child.exitCode}: ${err}`));
-          if (Date.now() - started > ms)
-            return reject(new Error(`timed out waiting for ${re}; stdout: ${out}`));
-          setTimeout(tick, 25);
-        };
-        tick();
-      });
-    },
+          if (!m && child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${err}`);
+          return m;
+        },
+        { timeoutMs: ms, explain: () => `stdout: ${out}` },
+      ),
   };
 }

@@ -143,7 +143,9 @@ const integrator = new NoonSession(client, parseCredentials(config.integratorKey
 async function stepHook(step: Step, attempt: { id: string; tenant: string }): Promise<void> {
   if (config.diskFullAt === step && sqliteDb) {
     // max_page_count belongs to this connection, which is the store's own: its next growing commit fails
-    // with SQLITE_FULL, as on a full disk.
+    // with SQLITE_FULL, as on a full disk. VACUUM first, so no free page (a schema migration leaves some) lets
+    // a later commit through after all.
+    sqliteDb.exec('VACUUM');
     const pages = sqliteDb.pragma('page_count', { simple: true }) as number;
     sqliteDb.pragma(`max_page_count = ${pages}`);
     line(`DISKFULL ${pages} ${String(sqliteDb.pragma('freelist_count', { simple: true }))}`);

@@ -18,23 +18,17 @@ import type { LedgerEntry, Sandbox } from '../../src/sandbox/index.js';
 import type { Attempt, AttemptStatus, Credential, SqlStore } from '../../src/store/index.js';
 import { metaOf } from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
-import { Browser } from './connect.js';
 import type { ChildConfig } from './connect-child.js';
+import { registerClient } from './harness.js';
+import { freePort } from './net.js';
 import { startSandbox, UA } from './sandbox.js';
 import { SecretSearch } from './secret-search.js';
+import { type Browser, beginConnect, freshSeller } from './seller-flow.js';
 import { freshPostgres, freshSqlite, PG_URL } from './stores.js';
+import { waitFor as waitUntil } from './wait.js';
 
 const CHILD_ENTRY = 'test/helpers/connect-child.ts';
 const MID_WAY: AttemptStatus[] = ['CLAIMED', 'TOKEN_ISSUED', 'EXCHANGE_SENT', 'KEY_STORED'];
-
-/** A free loopback port (bound and released), so a child can listen on it across restarts. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export interface ConnectChild {
   proc: ChildProcess;
@@ -84,18 +78,16 @@ export function spawnConnectChild(
     proc.on('exit', (code, signal) => resolve({ code, signal })),
   );
   const waitFor = (re: RegExp, ms = 20_000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const started = Date.now();
-      const tick = () => {
+    waitUntil(
+      `${re} in the child's output`,
+      () => {
         const m = out.match(re);
-        if (m) return resolve(m);
-        if (proc.exitCode !== null || proc.signalCode !== null)
-          return reject(new Error(`child exited (${proc.exitCode ?? proc.signalCode}): ${err}`));
-        if (Date.now() - started > ms) return reject(new Error(`timed out waiting for ${re}; ${out} ${err}`));
-        setTimeout(tick, 10);
-      };
-      tick();
-    });
+        if (!m && (proc.exitCode !== null || proc.signalCode !== null))
+          throw new Error(`child exited (${proc.exitCode ?? proc.signalCode}): ${err}`);
+        return m;
+      },
+      { timeoutMs: ms, intervalMs: 10, explain: () => `${out} ${err}` },
+    );
   return waitFor(/^READY (\d+)$/m, 30_000).then((m) => {
     const port = Number(m[1]);
     const origin = `http://127.0.0.1:${port}`;
@@ -228,6 +220,7 @@ export class CrashBench {
 
   static async open(o: BenchOptions): Promise<CrashBench> {
     const b = new CrashBench(o);
+    openBenches.add(b);
     if (o.store === 'postgres') {
       const p = await freshPostgres();
       b.store = p.store;
@@ -239,11 +232,11 @@ export class CrashBench {
       b.file = s.file;
     }
     for (let i = 0; i < (o.ports ?? 1); i++) b.ports.push(await freePort());
-    const client = b.sb.addClient({
-      client_id: `crash-${randomBytes(4).toString('hex')}`,
-      name: 'Crash Test Connect',
-      redirect_uris: b.ports.map((p) => `http://127.0.0.1:${p}/connect/callback`),
-    });
+    const client = registerClient(
+      b.sb,
+      b.ports.map((_, i) => b.callbackUrl(i)),
+      'Crash Test Connect',
+    );
     b.clientId = client.clientId;
     b.clientSecret = client.clientSecret;
     b.search.add('client secret', client.clientSecret);
@@ -257,10 +250,8 @@ export class CrashBench {
 
   /** A seller with one fresh project, so ledger queries see this test's keys only. */
   newSeller(): { email: string; project: string } {
-    const project = `PRJ${(randomBytes(4).readUInt32BE(0) % 900_000) + 100_000}`;
-    const email = `s-${project.toLowerCase()}@sellers.example`;
-    this.sb.addSeller({ email, projects: [{ project_code: project }] });
-    return { email, project };
+    const s = freshSeller(this.sb, 'C');
+    return { email: s.email, project: s.projectCode };
   }
 
   /** Starts a connector process. `port`: index of a registered callback port, or 'any' for a reconciler. */
@@ -326,21 +317,12 @@ export class CrashBench {
     child: ConnectChild,
     o: { tenant: string; project: string; browser?: Browser; portIndex?: number },
   ): Promise<{ browser: Browser; state: string; code: string; url: string }> {
-    const browser = o.browser ?? new Browser();
-    const start = await browser.get(`${child.origin}/connect/start?tenant=${encodeURIComponent(o.tenant)}`);
-    if (start.status !== 303) throw new Error(`start answered ${start.status}`);
-    await start.arrayBuffer();
-    const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
-    const { code } = this.sb.authorize({
-      clientId: this.clientId,
-      state,
-      projectCode: o.project,
-      redirectUri: this.callbackUrl(o.portIndex ?? 0),
-    });
-    this.search.add('state', state);
-    this.search.add('code', code);
-    const url = `${this.callbackUrl(o.portIndex ?? 0)}?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`;
-    return { browser, state, code, url };
+    const callbackUrl = this.callbackUrl(o.portIndex ?? 0);
+    const b = await beginConnect(
+      { sb: this.sb, clientId: this.clientId, origin: child.origin, callbackUrl, search: this.search },
+      { tenant: o.tenant, projectCode: o.project, ...(o.browser ? { browser: o.browser } : {}) },
+    );
+    return { browser: b.browser, state: b.state, code: b.code!, url: b.callbackUrl };
   }
 
   /** A browser request whose page is captured for the secret search; a torn connection resolves as null. */
@@ -520,6 +502,7 @@ export class CrashBench {
   readonly cleanups: (() => Promise<void>)[] = [];
 
   async close(): Promise<void> {
+    openBenches.delete(this);
     await Promise.all(this.children.map((c) => c.kill9()));
     for (const f of this.cleanups) await f().catch(() => {});
     await this.store.close().catch(() => {});
@@ -528,12 +511,14 @@ export class CrashBench {
   }
 }
 
+/** Benches not yet closed: a test's bench is closed after it, whatever the test did. */
+const openBenches = new Set<CrashBench>();
+
 /**
  * The sandbox of a crash test file (it lives in the test process and outlives every kill): started once and
- * handed to `bind`; after each test the faults it armed are cleared and `cleanup` (closing that test's bench)
- * runs.
+ * handed to `bind`; after each test the faults it armed are cleared and the benches it opened are closed.
  */
-export function useCrashSandbox(bind: (sb: Sandbox) => void, cleanup: () => Promise<void>): void {
+export function useCrashSandbox(bind: (sb: Sandbox) => void): void {
   let sb: Sandbox | undefined;
   beforeAll(async () => {
     sb = await startSandbox();
@@ -544,6 +529,6 @@ export function useCrashSandbox(bind: (sb: Sandbox) => void, cleanup: () => Prom
   });
   afterEach(async () => {
     sb?.faults.clear();
-    await cleanup();
+    for (const b of openBenches) await b.close();
   });
 }

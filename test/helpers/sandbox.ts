@@ -1,16 +1,54 @@
-// Test helpers: a sandbox per test file on a free loopback port (keys from a shared cache so runs start warm),
-// gateway requests with a User-Agent, and login JWTs signed with jose.
+// Test helpers: a sandbox per test file on a free loopback port (keys from a shared cache so runs start warm,
+// or a pool that starts full of reserved keys), gateway requests with a User-Agent, and login JWTs signed with
+// jose.
 
 import { createPrivateKey, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { importPKCS8, importSPKI, SignJWT } from 'jose';
 import { createSandbox, type KeyFile, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
+import { KEY_CACHE_DIR, reserveKeys } from './key-reserve.js';
 
-export const KEY_CACHE_DIR = join(process.cwd(), 'node_modules', '.cache', 'noon-connect', 'sandbox-keys');
+export { KEY_CACHE_DIR };
 export const UA = 'noon-connect-tests/1.0';
 
-export function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  return createSandbox({ poolSize: 4, keyCacheDir: KEY_CACHE_DIR, ...options });
+/** Keys the sandbox takes from its pool while it starts: its token-signing key and the integrator's key. */
+const KEYS_TAKEN_AT_START = 2;
+
+export interface TestSandboxOptions extends SandboxOptions {
+  /**
+   * Keys that must be ready in the pool once the sandbox has started, without waiting on the pool's worker: they
+   * are reserved before it starts (see key-reserve.ts), and the unused ones go back to the shared cache when it
+   * closes. Sets `poolSize`.
+   */
+  readyKeys?: number;
+}
+
+export async function startSandbox(options: TestSandboxOptions = {}): Promise<Sandbox> {
+  const { readyKeys, ...rest } = options;
+  if (readyKeys === undefined) return createSandbox({ poolSize: 4, keyCacheDir: KEY_CACHE_DIR, ...rest });
+  const size = readyKeys + KEYS_TAKEN_AT_START;
+  const reserved = await reserveKeys(size);
+  let sb: Sandbox;
+  try {
+    sb = await createSandbox({ ...rest, poolSize: size, keyCacheDir: reserved.dir });
+  } catch (e) {
+    reserved.release();
+    throw e;
+  }
+  const ready = sb.pool.stats().ready;
+  if (ready < readyKeys) {
+    await sb.close();
+    reserved.release();
+    throw new Error(`the sandbox started with ${ready} keys ready, not the ${readyKeys} reserved`);
+  }
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= sb.close().finally(() => reserved.release());
+    return closed;
+  };
+  // The sandbox as created, except that closing it also hands the unused reserved keys back.
+  return new Proxy(sb, {
+    get: (target, prop) => (prop === 'close' ? close : Reflect.get(target, prop, target)),
+  });
 }
 
 export interface GatewayResponse {

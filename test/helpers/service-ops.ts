@@ -1,16 +1,13 @@
-// Helpers for the service's operational tests: the environment a child `noon-connect` process sees, a connect
-// through a service as a browser would (signed link → consent through the sandbox → callback), opening a
+// Helpers for the service's operational tests: the environment a child `noon-connect` process sees, opening a
 // service's store and links from the test process, a logical dump of a SQLite database, a recording proxy in
-// front of the sandbox (to learn every secret that crossed the wire) and Prometheus text parsing.
+// front of the sandbox (to learn every secret that crossed the wire) and Prometheus text parsing. A connect
+// through a service is `connectThrough` (seller-flow.ts) from its signed link.
 
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Database from 'better-sqlite3';
-import type { Sandbox } from '../../src/sandbox/index.js';
 import { ConnectLinks, ENV_VARS } from '../../src/service/index.js';
-import { metaOf, openStore, type Store } from '../../src/store/index.js';
+import { metaOf, openSqliteDatabase, openStore, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, parseKeyConfig, Vault } from '../../src/vault/index.js';
-import { Browser } from './connect.js';
+import { listen } from './net.js';
 import type { SecretSearch } from './secret-search.js';
 
 /**
@@ -22,54 +19,6 @@ export function childEnv(env: Record<string, string | undefined>): Record<string
   for (const [k] of ENV_VARS) out[k] = '';
   for (const [k, v] of Object.entries(env)) out[k] = v ?? '';
   return out;
-}
-
-export interface ConnectThrough {
-  browser: Browser;
-  linkUrl: string;
-  state: string;
-  code: string | undefined;
-  /** The callback URL the browser was sent to (code and state in its query). */
-  callbackUrl: string;
-  start: Response;
-  callback: Promise<Response>;
-}
-
-/**
- * Opens a signed connect link as a browser, approves the consent through the sandbox (or denies it), and sends
- * the callback; `callback` is the pending response so a caller can act while the service works on it.
- */
-export async function connectThrough(o: {
-  sb: Sandbox;
-  linkUrl: string;
-  publicUrl: string;
-  clientId: string;
-  projectCode?: string;
-  deny?: boolean;
-  browser?: Browser;
-}): Promise<ConnectThrough> {
-  const browser = o.browser ?? new Browser();
-  const start = await browser.get(o.linkUrl);
-  if (start.status !== 303) throw new Error(`start answered ${start.status}: ${await start.text()}`);
-  const authorize = new URL(start.headers.get('location')!);
-  const state = authorize.searchParams.get('state');
-  if (!state) throw new Error('the start redirect carries no state');
-  const redirectUri = `${o.publicUrl}/connect/callback`;
-  let query: string;
-  let code: string | undefined;
-  if (o.deny) {
-    query = `error=access_denied&state=${encodeURIComponent(state)}`;
-  } else {
-    code = o.sb.authorize({
-      clientId: o.clientId,
-      state,
-      redirectUri,
-      ...(o.projectCode ? { projectCode: o.projectCode } : {}),
-    }).code;
-    query = `code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`;
-  }
-  const callbackUrl = `${redirectUri}?${query}`;
-  return { browser, linkUrl: o.linkUrl, state, code, callbackUrl, start, callback: browser.get(callbackUrl) };
 }
 
 /** The store, vault and connect links of a service, opened from the test process (the vault check writes nothing new). */
@@ -95,7 +44,7 @@ export async function openServiceStore(env: Record<string, string | undefined>):
 
 /** Every row of every table, in a stable order: equal dumps mean nothing was written. */
 export function sqliteDump(file: string): string {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = openSqliteDatabase(file, { readonly: true });
   try {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as {
       name: string;
@@ -171,15 +120,8 @@ export async function recordingProxy(
         });
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
+  const l = await listen(server);
+  return { url: `http://127.0.0.1:${l.port}`, close: l.close };
 }
 
 /** The value of one sample in Prometheus text: `name` with exactly these labels (none: the bare sample). */

@@ -6,10 +6,30 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createPostgresStore, createSqliteStore, metaOf, type SqlStore } from '../../src/store/index.js';
+import {
+  createPostgresStore,
+  createSqliteStore,
+  defaultSqliteDriver,
+  metaOf,
+  type SqliteDriverName,
+  type SqlStore,
+} from '../../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
 
 export const PG_URL = process.env.NOON_CONNECT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * The SQLite binding the tests open stores with. Each CI leg names the one it expects in
+ * NOON_CONNECT_TEST_SQLITE_DRIVER (node:sqlite on Node.js 22 and 24, better-sqlite3 on 20), so a leg that would
+ * silently test the other binding fails instead; unset, it is the one this Node.js picks by default.
+ */
+export const SQLITE_DRIVER: SqliteDriverName = (() => {
+  const pinned = process.env.NOON_CONNECT_TEST_SQLITE_DRIVER;
+  if (!pinned) return defaultSqliteDriver();
+  if (pinned !== 'node:sqlite' && pinned !== 'better-sqlite3')
+    throw new Error(`NOON_CONNECT_TEST_SQLITE_DRIVER must be node:sqlite or better-sqlite3, not ${pinned}`);
+  return pinned;
+})();
 
 let pgAvailable: Promise<boolean> | undefined;
 
@@ -47,7 +67,7 @@ export function sqliteFile(): string {
 
 export async function freshSqlite(): Promise<{ store: SqlStore; file: string }> {
   const file = sqliteFile();
-  return { store: await createSqliteStore({ database: file }), file };
+  return { store: await createSqliteStore({ database: file, driver: SQLITE_DRIVER }), file };
 }
 
 export function freshSchemaName(): string {

@@ -2,8 +2,8 @@
 // and answers with a status the test sets (e.g. 503 while it is "down"), optionally after a delay. It can also
 // be started later on a port reserved in advance, so a sender first meets a refused connection.
 
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { freePort, type Listening, listen } from './net.js';
 
 export interface Received {
   at: number;
@@ -26,19 +26,10 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** A free loopback port: bound once, then released. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 export async function createReceiver(o: { listen?: boolean; path?: string } = {}): Promise<Receiver> {
   const port = await freePort();
   const path = o.path ?? '/hooks/noon-connect';
-  let server: Server | undefined;
+  let server: Listening | undefined;
   const r: Receiver = {
     url: `http://127.0.0.1:${port}${path}`,
     port,
@@ -47,7 +38,7 @@ export async function createReceiver(o: { listen?: boolean; path?: string } = {}
     delayMs: 0,
     async listen() {
       if (server) return;
-      server = createServer((req, res) => {
+      const s = createServer((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
@@ -69,19 +60,12 @@ export async function createReceiver(o: { listen?: boolean; path?: string } = {}
           else answer();
         });
       });
-      const s = server;
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(port, '127.0.0.1', () => resolve());
-      });
+      server = await listen(s, port);
     },
     async close() {
-      if (!server) return;
       const s = server;
       server = undefined;
-      const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-      s.closeAllConnections();
-      await closed;
+      await s?.close();
     },
   };
   if (o.listen ?? true) await r.listen();

@@ -135,6 +135,10 @@ describe('journal', () => {
       'durationMs',
       'requestId',
       'project',
+      'sellerProject',
+      'keyId',
+      'session',
+      'userAgent',
       'reason',
       'fault',
     ]);

@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MALFORMED_BODIES, type Sandbox } from '../../src/sandbox/index.js';
 import { gw, integratorLogin, loginJwt, startSandbox } from '../helpers/sandbox.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   CATALOG,
   cookieValues,
@@ -140,10 +141,10 @@ describe('what a fault answers', () => {
       (e: Error) => e.message,
     );
     // Make sure the request reached the server before closing.
-    const deadline = Date.now() + 2000;
-    while (other.journal.count({ endpoint: 'whoami' }) === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitFor(
+      'the hung whoami to reach the sandbox',
+      () => other.journal.count({ endpoint: 'whoami' }) > 0,
+    );
     expect(other.journal.count({ endpoint: 'whoami' })).toBe(1);
     const t0 = performance.now();
     await other.close();

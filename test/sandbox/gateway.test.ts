@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyFile, Sandbox } from '../../src/sandbox/index.js';
 import { gw, integratorLogin, login, loginJwt, startSandbox } from '../helpers/sandbox.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   CATALOG,
   connectSeller,
@@ -474,10 +475,10 @@ describe('bad input never crashes the server', () => {
       });
     });
     // The journal records the abandoned request once the server notices the connection closed.
-    const deadline = Date.now() + 3000;
-    while (sb.journal.entries({ sinceSeq: since, endpoint: 'login' }).length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitFor(
+      'the abandoned login in the journal',
+      () => sb.journal.entries({ sinceSeq: since, endpoint: 'login' }).length > 0,
+    );
     const entries = sb.journal.entries({ sinceSeq: since, endpoint: 'login' });
     expect(entries.length).toBe(1);
     expect(entries[0]!.status).toBe(0);

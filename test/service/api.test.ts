@@ -5,10 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogFor } from '../../src/sandbox/endpoints/catalog.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
+import { type ServiceStack, startServiceStack } from '../helpers/harness.js';
 import { startSandbox } from '../helpers/sandbox.js';
 import { SecretSearch } from '../helpers/secret-search.js';
-import { type ServiceStack, startServiceStack } from '../helpers/service.js';
-import { connectThrough, recordingProxy } from '../helpers/service-ops.js';
+import { connectThrough } from '../helpers/seller-flow.js';
+import { recordingProxy } from '../helpers/service-ops.js';
 
 interface Answer {
   status: number;
@@ -74,17 +75,10 @@ describe('service REST API', () => {
   async function connect(tenant: string, projectCode: string): Promise<string> {
     const link = await api('POST', '/api/connect-links', { body: { tenant } });
     expect(link.status).toBe(201);
-    const run = await connectThrough({
-      sb,
-      linkUrl: link.json.url,
-      publicUrl: stack.url,
-      clientId: stack.clientId,
-      projectCode,
-    });
+    const run = await connectThrough(stack, { startUrl: link.json.url, projectCode });
     secrets.add('code', run.code);
     secrets.add('state', run.state);
-    const cb = await run.callback;
-    expect(cb.status).toBe(303);
+    expect(run.callback.status).toBe(303);
     const list = await api('GET', `/api/connections?tenant=${tenant}`);
     const c = list.json.connections.find((x: { seller_project: string }) => x.seller_project === projectCode);
     expect(c?.status).toBe('active');
@@ -98,7 +92,7 @@ describe('service REST API', () => {
     sb = await startSandbox();
     recorder = await recordingProxy(sb.url, secrets);
     stack = await startServiceStack({
-      sandboxInstance: sb,
+      sandbox: sb,
       env: { NOON_LOCAL_URL: recorder.url, NOON_CONNECT_RETURN_PATHS: '/app,/settings' },
     });
     secrets.add('client secret', stack.clientSecret);
@@ -793,7 +787,7 @@ describe('service REST API without a token (dev mode)', () => {
 
   const devStack = async (host: string) => {
     const s = await startServiceStack({
-      sandboxInstance: sb,
+      sandbox: sb,
       env: {
         NOON_CONNECT_MODE: 'dev',
         NOON_CONNECT_HOST: host,

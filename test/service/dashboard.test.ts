@@ -9,8 +9,8 @@ import type { Step } from '../../src/connect/index.js';
 import { metaOf, openStore, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, parseKeyConfig, Vault } from '../../src/vault/index.js';
 import { formsIn, type LittleServer, littleServer } from '../helpers/browser.js';
+import { type ServiceStack, startServiceStack } from '../helpers/harness.js';
 import { SecretSearch } from '../helpers/secret-search.js';
-import { type ServiceStack, startServiceStack } from '../helpers/service.js';
 
 interface Answer {
   status: number;
@@ -655,7 +655,7 @@ describe('dashboard in dev mode', () => {
         NOON_CONNECT_API_TOKEN: undefined,
       },
     });
-    guarded = await startServiceStack({ sandboxInstance: open.sb, env: { NOON_CONNECT_MODE: 'dev' } });
+    guarded = await startServiceStack({ sandbox: open.sb, env: { NOON_CONNECT_MODE: 'dev' } });
   });
 
   afterAll(async () => {

@@ -6,23 +6,20 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { runCli } from '../helpers/cli.js';
+import { type ServiceStack, startServiceStack } from '../helpers/harness.js';
+import { freePort } from '../helpers/net.js';
 import { startSandbox } from '../helpers/sandbox.js';
 import { SecretSearch } from '../helpers/secret-search.js';
-import { freePort, type ServiceStack, startServiceStack } from '../helpers/service.js';
-import {
-  type ConnectThrough,
-  connectThrough,
-  metric,
-  openServiceStore,
-  recordingProxy,
-} from '../helpers/service-ops.js';
+import { type Begun, beginConnect } from '../helpers/seller-flow.js';
+import { metric, openServiceStore, recordingProxy } from '../helpers/service-ops.js';
 import { tempDir } from '../helpers/stores.js';
+import { waitFor } from '../helpers/wait.js';
 
 let sb: Sandbox;
 let stack: ServiceStack;
 let proxy: Awaited<ReturnType<typeof recordingProxy>>;
 const secrets = new SecretSearch();
-const runs: ConnectThrough[] = [];
+const runs: Begun[] = [];
 
 async function get(
   path: string,
@@ -37,18 +34,14 @@ async function get(
 }
 
 async function connect(tenant: string, o: { projectCode?: string; deny?: boolean } = {}) {
-  const run = await connectThrough({
-    sb,
-    linkUrl: stack.service.context.links.create({ tenant }).url,
-    publicUrl: stack.url,
-    clientId: stack.clientId,
+  const run = await beginConnect(stack, {
+    startUrl: stack.service.context.links.create({ tenant }).url,
     ...o,
   });
   runs.push(run);
   secrets.add('state', run.state);
   secrets.add('code', run.code);
-  const res = await run.callback;
-  return res;
+  return run.browser.get(run.callbackUrl);
 }
 
 beforeAll(async () => {
@@ -56,7 +49,7 @@ beforeAll(async () => {
   // Noon traffic goes through a recording proxy, so the secret search knows every access token, session cookie
   // and login JWT the service really handled.
   proxy = await recordingProxy(sb.url, secrets);
-  stack = await startServiceStack({ sandboxInstance: sb, env: { NOON_LOCAL_URL: proxy.url } });
+  stack = await startServiceStack({ sandbox: sb, env: { NOON_LOCAL_URL: proxy.url } });
   secrets.add('client secret', stack.clientSecret);
   secrets.addPem(sb.fixtures.integrator.key!.private_key);
 }, 60_000);
@@ -210,7 +203,7 @@ describe('operations endpoints', () => {
     // link and the browser binding cookie.
     const own = [stack.masterKey, stack.adminToken!, stack.apiToken!];
     for (const run of runs) {
-      own.push(new URL(run.linkUrl).searchParams.get('t')!);
+      own.push(new URL(run.start.url).searchParams.get('t')!);
       for (const v of run.browser.cookies.values()) if (v.length >= 12) own.push(v);
     }
     const all = stack.logs.join('\n');
@@ -219,24 +212,21 @@ describe('operations endpoints', () => {
 
   it('/readyz answers 503 while the service drains, and the callback in flight still finishes', async () => {
     sb.addFault({ endpoint: 'token.exchange', action: { type: 'latency', ms: 1500 } });
-    const run = await connectThrough({
-      sb,
-      linkUrl: stack.service.context.links.create({ tenant: 'tenant-drain' }).url,
-      publicUrl: stack.url,
-      clientId: stack.clientId,
+    const run = await beginConnect(stack, {
+      startUrl: stack.service.context.links.create({ tenant: 'tenant-drain' }).url,
       projectCode: 'PRJ20002',
     });
+    const callback = run.browser.get(run.callbackUrl);
     const store = stack.service.context.store;
-    for (let i = 0; i < 500; i++) {
-      const [a] = await store.listAttempts({ tenant: 'tenant-drain' });
-      if (a?.status === 'EXCHANGE_SENT') break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitFor(
+      'the exchange to be in flight',
+      async () => (await store.listAttempts({ tenant: 'tenant-drain' }))[0]?.status === 'EXCHANGE_SENT',
+    );
     const closing = stack.service.close();
     const ready = await stack.service.fetch(new Request(`${stack.url}/readyz`));
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'draining' });
-    const res = await run.callback;
+    const res = await callback;
     expect(res.status).toBe(303);
     await closing;
   });
@@ -244,7 +234,7 @@ describe('operations endpoints', () => {
 
 describe('readiness with the store down', () => {
   it('/readyz answers 503 when the store does not answer; /healthz still 200', async () => {
-    const second = await startServiceStack({ sandboxInstance: sb });
+    const second = await startServiceStack({ sandbox: sb });
     try {
       const ok = await fetch(`${second.url}/readyz`);
       expect(ok.status).toBe(200);

@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { runCli } from '../helpers/cli.js';
+import { randomToken } from '../helpers/harness.js';
+import { freePort } from '../helpers/net.js';
 import { startSandbox } from '../helpers/sandbox.js';
-import { freePort, randomToken } from '../helpers/service.js';
-import { childEnv, connectThrough, openServiceStore } from '../helpers/service-ops.js';
+import { beginConnect } from '../helpers/seller-flow.js';
+import { childEnv, openServiceStore } from '../helpers/service-ops.js';
 import { tempDir } from '../helpers/stores.js';
+import { waitFor } from '../helpers/wait.js';
 
 let sb: Sandbox;
 
@@ -20,16 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sb?.close();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('noon-connect serve: graceful shutdown', () => {
   it('SIGTERM during a callback whose exchange takes 2 s: the key is stored, the browser gets its 303, exit 0', async () => {
@@ -63,17 +56,15 @@ describe('noon-connect serve: graceful shutdown', () => {
     const opened = await openServiceStore(env);
     try {
       sb.addFault({ endpoint: 'token.exchange', action: { type: 'latency', ms: 2000 } });
-      const run = await connectThrough({
-        sb,
-        linkUrl: opened.links.create({ tenant: 'tenant-sigterm' }).url,
-        publicUrl,
-        clientId: client.clientId,
-      });
-      const answered = run.callback.then(async (r) => ({
+      const run = await beginConnect(
+        { sb, clientId: client.clientId, origin: publicUrl, callbackUrl: `${publicUrl}/connect/callback` },
+        { startUrl: opened.links.create({ tenant: 'tenant-sigterm' }).url },
+      );
+      const answered = run.browser.get(run.callbackUrl).then(async (r) => ({
         status: r.status,
         location: r.headers.get('location'),
       }));
-      const attempt = await until('the exchange to be in flight', async () => {
+      const attempt = await waitFor('the exchange to be in flight', async () => {
         const [a] = await opened.store.listAttempts({ tenant: 'tenant-sigterm' });
         return a?.status === 'EXCHANGE_SENT' ? a : undefined;
       });

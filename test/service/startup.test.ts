@@ -9,11 +9,13 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { ConfigError, createService, parseConfig, StartupError } from '../../src/service/index.js';
+import { storeFailure } from '../../src/service/wiring.js';
 import { runCli } from '../helpers/cli.js';
+import { randomToken, startServiceStack } from '../helpers/harness.js';
 import { startSandbox } from '../helpers/sandbox.js';
-import { randomToken, startServiceStack } from '../helpers/service.js';
-import { childEnv, connectThrough, sqliteDump } from '../helpers/service-ops.js';
-import { tempDir } from '../helpers/stores.js';
+import { connectThrough } from '../helpers/seller-flow.js';
+import { childEnv, sqliteDump } from '../helpers/service-ops.js';
+import { PG_URL, postgresAvailable, tempDir } from '../helpers/stores.js';
 
 /** A configuration that passes: production mode on loopback http, every required value present. */
 function goodEnv(over: Record<string, string | undefined> = {}): Record<string, string | undefined> {
@@ -182,6 +184,39 @@ describe('configuration refusals', () => {
   });
 });
 
+describe('store at start-up', () => {
+  it('a store that cannot be opened stops start-up with its cause in one line; serve exits 3', async (ctx) => {
+    if (!(await postgresAvailable())) ctx.skip();
+    const database = `nc_missing_${randomBytes(4).toString('hex')}`;
+    const missing = new URL(PG_URL);
+    missing.pathname = `/${database}`;
+    const env = goodEnv({ NOON_CONNECT_STORE: missing.href });
+    const err = await createService(parseConfig(env), { listen: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StartupError);
+    expect((err as StartupError).code).toBe('STORE');
+    expect((err as StartupError).message).toMatch(
+      new RegExp(`^store: cannot open \\(.*database "${database}" does not exist.*\\)$`),
+    );
+    const r = await serve(env);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain(`database "${database}" does not exist`);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it("the cause names the driver's words and its causes', never the store URL's password", () => {
+    const url = 'postgres://nc:s3cr%40t-pass@db.internal:5432/connect';
+    const e = new Error('connect failed for nc:s3cr@t-pass@db.internal', {
+      cause: new Error('password authentication failed for user "nc"'),
+    });
+    const text = storeFailure(e, url);
+    expect(text).toBe('connect failed for nc:***@db.internal: password authentication failed for user "nc"');
+    expect(storeFailure({ code: 'ECONNREFUSED' }, url)).toBe('ECONNREFUSED');
+    expect(storeFailure(new Error('unable to open database file'), 'sqlite:/x/y.db')).toBe(
+      'unable to open database file',
+    );
+  });
+});
+
 describe('master key at start-up (K5)', () => {
   let sb: Sandbox;
   let env: Record<string, string | undefined>;
@@ -190,14 +225,11 @@ describe('master key at start-up (K5)', () => {
   beforeAll(async () => {
     sb = await startSandbox();
     // A first start records the key and a connect stores data sealed under it.
-    const stack = await startServiceStack({ sandboxInstance: sb });
-    const run = await connectThrough({
-      sb,
-      linkUrl: stack.service.context.links.create({ tenant: 'tenant-k5' }).url,
-      publicUrl: stack.url,
-      clientId: stack.clientId,
+    const stack = await startServiceStack({ sandbox: sb });
+    const run = await connectThrough(stack, {
+      startUrl: stack.service.context.links.create({ tenant: 'tenant-k5' }).url,
     });
-    expect((await run.callback).status).toBe(303);
+    expect(run.callback.status).toBe(303);
     await stack.close();
     env = { ...stack.env, NOON_CONNECT_PORT: '0', NOON_CONNECT_LOG_LEVEL: 'warn' };
     file = env.NOON_CONNECT_STORE!.replace(/^sqlite:/, '');

@@ -242,7 +242,7 @@ for (const target of STORE_TARGETS) {
       expect((await store.findConnection('tenant-c', 'PRJC'))?.keyId).toBe('key-2');
     });
 
-    it('addCredential, markCredentialRemoved and updateConnection', async () => {
+    it('markCredentialRemoved and updateConnection', async () => {
       const a = await toKeyStored(store, 'tenant-d', 'PRJD');
       const connId = randomUUID();
       await store.connect({
@@ -253,11 +253,15 @@ for (const target of STORE_TARGETS) {
         oauthRequestId: null,
         now: T0,
       });
-      const added = await store.addCredential(connId, credential('tenant-d', 'PRJD', 'k2'), T0 + 1);
-      expect(added?.state).toBe('active');
-      expect(
-        await store.addCredential('no-such-connection', credential('tenant-d', 'PRJD'), T0),
-      ).toBeUndefined();
+      const b = await toKeyStored(store, 'tenant-d', 'PRJD');
+      await store.connect({
+        attemptId: b.id,
+        connectionId: connId,
+        credential: credential('tenant-d', 'PRJD', 'k2'),
+        userCode: null,
+        oauthRequestId: null,
+        now: T0 + 1,
+      });
       const [old] = await store.listCredentials({ connectionId: connId, states: ['retiring'] });
       expect(old?.keyId).toBe('k1');
       expect(await store.markCredentialRemoved(old!.id, T0 + 2)).toBe(true);

@@ -1,10 +1,9 @@
 // Two processes starting at once on an empty database both migrate cleanly (SQLite file and Postgres).
 
 import { spawn } from 'node:child_process';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../../src/store/index.js';
+import { MIGRATIONS, openSqliteDatabase } from '../../src/store/index.js';
 import { freshSchemaName, PG_URL, postgresAvailable, sqliteFile } from '../helpers/stores.js';
 
 function migrateInChild(url: string): Promise<{ code: number | null; out: string }> {
@@ -33,7 +32,7 @@ describe('concurrent migrations', () => {
       expect(r.out).toContain('migrated');
       expect(r.code).toBe(0);
     }
-    const db = new Database(file, { readonly: true });
+    const db = openSqliteDatabase(file, { readonly: true });
     const versions = db.prepare('SELECT version FROM nc_migrations ORDER BY version').all() as {
       version: number;
     }[];

@@ -132,6 +132,18 @@ export function issueCode(
   return { code, location: appendQuery(redirectUri, { code, state }), oauthRequestId: request.id };
 }
 
+/** Records a denied request and returns where the seller goes back to (NC21); shared by the form and the admin API. */
+export function issueDenial(
+  world: World,
+  client: OAuthClient,
+  projectCode: string,
+  redirectUri: string,
+  state: string,
+): { location: string } {
+  recordDenial(world, client, projectCode);
+  return { location: appendQuery(redirectUri, { error: 'access_denied', state }) };
+}
+
 export function recordDenial(world: World, client: OAuthClient, projectCode: string): void {
   const now = world.clock.now();
   const id = world.random.uuid();
@@ -283,10 +295,14 @@ export function consentDecide(req: SandboxRequest, ctx: Context): SandboxRespons
   if (chosen === null) return page(400, errorPage('Cannot continue', 'Choose one project.'));
   const projectCode = chosen ?? '';
   if (decision === 'deny') {
-    recordDenial(ctx.world, p.client, signedIn.seller.projects.includes(projectCode) ? projectCode : '');
-    return redirect(appendQuery(p.redirectUri, { error: 'access_denied', state: p.state }), {
-      ...PAGE_HEADERS,
-    });
+    const denied = issueDenial(
+      ctx.world,
+      p.client,
+      signedIn.seller.projects.includes(projectCode) ? projectCode : '',
+      p.redirectUri,
+      p.state,
+    );
+    return redirect(denied.location, { ...PAGE_HEADERS });
   }
   if (decision !== 'approve') return page(400, errorPage('Cannot continue', 'Choose Allow or Deny.'));
   if (!signedIn.seller.projects.includes(projectCode)) {

@@ -1,7 +1,7 @@
 // POST /identity/oauth/v1/token/create: an authorization code becomes a single-use access token (NC23–NC28).
 // Checks run in the contract's order and a failed check consumes nothing (NC27).
 
-import { type Context, requireSession } from '../context.js';
+import { type Context, oauthSession } from '../context.js';
 import {
   ClientNotOwned,
   CodeExpired,
@@ -43,9 +43,9 @@ export function checkFailureBudget(ctx: Context, project: string): void {
   if (wait > 0) throw new RateLimited('too many failed codes or tokens', retryHeaders(wait));
 }
 
-/** Counts a failed code or token against the project, then throws the error. */
-export function failCode(ctx: Context, project: string, error: SandboxError): never {
-  ctx.failedCodes?.hit(project);
+/** Counts a failed code or token against the project (when it is known yet), then throws the error. */
+export function failCode(ctx: Context, project: string | undefined, error: SandboxError): never {
+  if (project !== undefined) ctx.failedCodes?.hit(project);
   throw error;
 }
 
@@ -61,7 +61,7 @@ export function tokenCreate(req: SandboxRequest, ctx: Context): SandboxResponse 
 
 function create(req: SandboxRequest, ctx: Context): SandboxResponse {
   const { world } = ctx;
-  const session = requireSession(req, ctx);
+  const session = oauthSession(req, ctx);
   const body = readJsonObject(req, ctx.switches.requireJsonContentType);
   // NC27: each field is judged by its own step in the contract's order, so a missing or mistyped client_id is a
   // client failure (401), a mistyped grant_type a grant failure and a mistyped code a code failure, never an
@@ -71,16 +71,18 @@ function create(req: SandboxRequest, ctx: Context): SandboxResponse {
   const client = clientId === undefined ? undefined : world.clients.get(clientId);
   if (!client || clientSecret === undefined || !secretMatches(clientSecret, client.secretHash))
     throw new InvalidClient();
-  if (client.projectCode !== session.projectCode) throw new ClientNotOwned();
+  if (session && client.projectCode !== session.projectCode) throw new ClientNotOwned();
+  // Without a session (the requireOAuthSession switch off) the call acts for the project that owns the client.
+  const project = session?.projectCode ?? client.projectCode;
   if (body.grant_type !== 'authorization_code') throw new UnsupportedGrantType();
-  checkFailureBudget(ctx, session.projectCode);
+  checkFailureBudget(ctx, project);
   const code = field(body, 'code', 1024);
-  if (code === undefined) failCode(ctx, session.projectCode, new CodeInvalid('code is required'));
+  if (code === undefined) failCode(ctx, project, new CodeInvalid('code is required'));
 
   const now = world.clock.now();
   const hash = sha256Hex(code);
   const record = world.codes.get(hash);
-  if (!record || record.clientId !== client.clientId) failCode(ctx, session.projectCode, new CodeInvalid());
+  if (!record || record.clientId !== client.clientId) failCode(ctx, project, new CodeInvalid());
   if (record.usedAt !== undefined) {
     // NC26: reuse revokes the access token the code produced (RFC 6749 §4.1.2). A token already exchanged has
     // nothing left to revoke (the credential it made is the seller's now), so that request keeps its outcome.
@@ -89,15 +91,15 @@ function create(req: SandboxRequest, ctx: Context): SandboxResponse {
       world.tokens.put(t.jti, { ...t, revokedAt: now });
       world.setRequestStatus(record.oauthRequestId, 'REVOKED', { failure: 'CODE_USED' });
     }
-    failCode(ctx, session.projectCode, new CodeUsed());
+    failCode(ctx, project, new CodeUsed());
   }
-  if (now >= record.expiresAt) failCode(ctx, session.projectCode, new CodeExpired());
+  if (now >= record.expiresAt) failCode(ctx, project, new CodeExpired());
 
   const jti = world.random.uuid();
   const token: AccessTokenRecord = {
     jti,
     clientId: client.clientId,
-    integratorProject: session.projectCode,
+    integratorProject: project,
     sellerProject: record.sellerProject,
     oauthRequestId: record.oauthRequestId,
     createdAt: now,
@@ -114,7 +116,7 @@ function create(req: SandboxRequest, ctx: Context): SandboxResponse {
       iss: ctx.issuer(),
       sub: record.sellerProject,
       aud: client.clientId,
-      azp: session.projectCode,
+      azp: project,
       scope: client.permission,
       iat,
       exp: iat + ACCESS_TOKEN_TTL_MS / 1000,
@@ -133,6 +135,6 @@ function create(req: SandboxRequest, ctx: Context): SandboxResponse {
     },
     { ...NO_STORE },
   );
-  res.project = session.projectCode;
+  res.project = project;
   return res;
 }

@@ -2,7 +2,7 @@
 // account in the integrator's project with access to the seller's project (NC29–NC33). The private key is in
 // this one response only; the sandbox keeps just the public half.
 
-import { type Context, requireSession } from '../context.js';
+import { type Context, oauthSession } from '../context.js';
 import { TokenExpired, TokenInvalid, TokenNotOwned, TokenRevoked, TokenUsed } from '../errors.js';
 import { json, readJsonObject, requiredString, type SandboxRequest, type SandboxResponse } from '../http.js';
 import { decodeJwt, verifyRs256 } from '../jwt.js';
@@ -74,19 +74,21 @@ function keepForReplay(ctx: Context, jti: string, res: SandboxResponse, ledgerSe
 
 async function exchange(req: SandboxRequest, ctx: Context): Promise<SandboxResponse> {
   const { world } = ctx;
-  const session = requireSession(req, ctx);
+  const session = oauthSession(req, ctx);
   const body = readJsonObject(req, ctx.switches.requireJsonContentType);
   const accessToken = requiredString(body, 'access_token', 16_384);
-  const project = session.projectCode;
-  checkFailureBudget(ctx, project);
+  if (session) checkFailureBudget(ctx, session.projectCode);
 
   const jwt = decodeJwt(accessToken);
   const jti = jwt?.payload.jti;
   if (!jwt || typeof jti !== 'string' || !verifyRs256(jwt, ctx.signingPublicKey)) {
-    failCode(ctx, project, new TokenInvalid());
+    failCode(ctx, session?.projectCode, new TokenInvalid());
   }
   const token = world.tokens.get(jti);
-  if (!token) failCode(ctx, project, new TokenInvalid());
+  if (!token) failCode(ctx, session?.projectCode, new TokenInvalid());
+  // Without a session (the requireOAuthSession switch off) the call acts for the project the token was issued to.
+  const project = session?.projectCode ?? token.integratorProject;
+  if (!session) checkFailureBudget(ctx, project);
   if (token.integratorProject !== project) failCode(ctx, project, new TokenNotOwned());
   if (token.revokedAt !== undefined) failCode(ctx, project, new TokenRevoked());
   if (token.usedAt !== undefined) {

@@ -1,7 +1,7 @@
 // The REST API's plumbing: its one error type with stable codes, JSON answers, body reading and the input
-// checks every route shares (tenant, connection id, query parameters), and the connection's public shape.
+// checks every route shares (tenant, connection id, query parameters).
 
-import type { Connection } from '../../store/index.js';
+import { isTenant } from '../../connect/invariants.js';
 
 /** Stable codes of every error the REST API answers with; callers decide on these, never on message text. */
 export type ApiErrorCode =
@@ -118,11 +118,9 @@ export function objectBody(body: unknown, allowed: readonly string[], what: stri
   return body;
 }
 
-/** The connector's tenant rule: 1-128 characters of letters, digits and `._:@-`. */
-export const TENANT_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
-
+/** A tenant by the connector's rule (1-128 characters of letters, digits and `._:@-`), or a 400. */
 export function checkTenant(v: unknown, what: string): string {
-  if (typeof v !== 'string' || !TENANT_PATTERN.test(v))
+  if (!isTenant(v))
     throw new ApiError(
       400,
       'INVALID_REQUEST',
@@ -160,28 +158,4 @@ export function queryParams(url: URL, allowed: readonly string[]): Map<string, s
     out.set(k, v);
   }
   return out;
-}
-
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
-
-/** What the API shows of a connection: metadata only, never a key, token or anything sealed (K7). */
-export function connectionJson(c: Connection) {
-  return {
-    id: c.id,
-    tenant: c.tenant,
-    seller_project: c.sellerProject,
-    status: c.status,
-    key_id: c.keyId,
-    channel_identifier: c.channelIdentifier,
-    oauth_request_id: c.oauthRequestId,
-    created_at: iso(c.createdAt),
-    connected_at: iso(c.connectedAt),
-    updated_at: iso(c.updatedAt),
-    last_health:
-      c.lastHealthAt === null
-        ? null
-        : { checked_at: iso(c.lastHealthAt), ok: c.lastHealthOk === true, detail: c.lastHealthDetail },
-  };
 }

@@ -6,7 +6,8 @@
 // Sessions live in memory: a restart signs everyone out, and several instances behind one address need sticky
 // routing for the dashboard (the connect endpoints and the REST API do not depend on it).
 
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretMatcher } from '../access.js';
 import type { Flash } from './html.js';
 
 export const SESSION_TTL_MS = 12 * 60 * 60_000;
@@ -26,13 +27,9 @@ export interface AuthOptions {
   now: () => number;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
 export class DashboardAuth {
   readonly cookieName: string;
-  readonly #adminDigest: Buffer | undefined;
+  readonly #adminMatches: (presented: string) => boolean;
   readonly #secure: boolean;
   readonly #now: () => number;
   readonly #key = randomBytes(32);
@@ -44,7 +41,7 @@ export class DashboardAuth {
   constructor(o: AuthOptions) {
     this.#secure = o.secure;
     this.cookieName = o.secure ? '__Host-nc_dash' : 'nc_dash';
-    this.#adminDigest = o.adminToken === undefined ? undefined : digest(o.adminToken);
+    this.#adminMatches = secretMatcher(o.adminToken);
     this.#now = o.now;
   }
 
@@ -90,8 +87,7 @@ export class DashboardAuth {
 
   /** Compares in constant time (both sides hashed first, so their lengths say nothing either). */
   checkAdminToken(presented: string): boolean {
-    if (!this.#adminDigest) return false;
-    return timingSafeEqual(digest(presented), this.#adminDigest);
+    return this.#adminMatches(presented);
   }
 
   isSignedIn(cookieValue: string | undefined): boolean {

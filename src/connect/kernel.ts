@@ -1,0 +1,368 @@
+// The attempt-steps kernel every phase of the connector shares: its resolved options, store, vault and Noon
+// clients, and the steps that end an attempt: fail, flag for an operator, finish from a stored key (and retire
+// the key it replaces), and say what an attempt's stored status means to a browser that comes back.
+
+import {
+  type KeyFile,
+  NoonError,
+  NoonExchangeError,
+  NoonSession,
+  parseCredentials,
+  processCreateCredentialBody,
+  processExchangeBody,
+} from '../client/index.js';
+import type { Attempt, AttemptPatch, AttemptStatus, Credential, NewEvent } from '../store/index.js';
+import { type AttemptErrorCode, attemptErrorCode, logCode, requestIdOf } from './errors.js';
+import { type ConnectEvent, type EventPayload, type EventType, newEvent } from './events.js';
+import { recordContext } from './invariants.js';
+import { LruCache } from './lru.js';
+import type { ResolvedOptions } from './options.js';
+import type { CallbackOutcome, ConnectorLogEntry, FailedCode, Step } from './types.js';
+
+/** Codes after which starting again cannot help: the integrator's setup, or an operator, must act first. */
+const NO_RECONNECT: readonly FailedCode[] = ['INVALID_CLIENT', 'CLIENT_NOT_OWNED', 'NEEDS_ATTENTION'];
+
+/**
+ * The code of a key-creating call's answer other than 200, as its process step reads it; a success status
+ * the contract does not use gets HTTP_STATUS with the status as detail.
+ */
+export function refusalOf(
+  process: (rawBody: string, status: number) => unknown,
+  rawBody: string,
+  status: number,
+): { code: AttemptErrorCode; detail: string | null } {
+  try {
+    process(rawBody, status);
+  } catch (e) {
+    return { code: attemptErrorCode(e), detail: null };
+  }
+  return { code: 'HTTP_STATUS', detail: `HTTP ${status}` };
+}
+
+export class AttemptKernel {
+  readonly o: ResolvedOptions;
+  /** Seller sessions with their imported keys, by credential id. */
+  readonly sessions: LruCache<string, NoonSession>;
+  /** Attempts this process is driving from their claim on: a repeated callback must not finish one twice. */
+  readonly driving = new Set<string>();
+
+  constructor(options: ResolvedOptions) {
+    this.o = options;
+    this.sessions = new LruCache(options.sellerSessionCacheSize);
+  }
+
+  get store() {
+    return this.o.store;
+  }
+
+  get vault() {
+    return this.o.vault;
+  }
+
+  get noon() {
+    return this.o.noon;
+  }
+
+  now(): number {
+    return this.o.now();
+  }
+
+  log(e: ConnectorLogEntry): void {
+    this.o.logger?.(e);
+  }
+
+  async hook(step: Step, a: { id: string; tenant: string }): Promise<void> {
+    if (this.o.stepHook) await this.o.stepHook(step, { id: a.id, tenant: a.tenant });
+  }
+
+  event(type: EventType, data: EventPayload): NewEvent {
+    return newEvent(this.o.uuid(), type, data, this.now(), this.o.webhookEndpoints);
+  }
+
+  /** In-process hooks run after, and only if, the commit that recorded these very events succeeded. */
+  emitStored(stored: readonly NewEvent[], committed: boolean): void {
+    const onEvent = this.o.onEvent;
+    if (!committed || !onEvent) return;
+    for (const n of stored) {
+      const e: ConnectEvent = {
+        id: n.id,
+        type: n.type as EventType,
+        created_at: new Date(n.createdAt).toISOString(),
+        data: JSON.parse(n.payload) as EventPayload,
+      };
+      try {
+        onEvent(e);
+      } catch {
+        // A failing hook must not break the flow; webhooks carry the durable copy.
+      }
+    }
+  }
+
+  /** `from` → FAILED with its event, in one commit; false when the attempt had already moved. */
+  async fail(
+    a: Attempt,
+    from: AttemptStatus,
+    code: AttemptErrorCode,
+    patch: AttemptPatch = {},
+  ): Promise<boolean> {
+    const event = this.event('failed', {
+      tenant: a.tenant,
+      seller_project: a.sellerProject,
+      attempt_id: a.id,
+      error_code: code,
+      oauth_request_id: patch.oauthRequestId ?? a.oauthRequestId,
+    });
+    const ok = await this.store.transition(
+      a.id,
+      from,
+      'FAILED',
+      { errorCode: code, accessTokenSealed: null, ...patch },
+      this.now(),
+      { events: [event] },
+    );
+    this.emitStored([event], ok);
+    return ok;
+  }
+
+  failedOutcome(a: Attempt, code: FailedCode): CallbackOutcome {
+    return {
+      kind: 'failed',
+      attemptId: a.id,
+      code,
+      reconnect: !NO_RECONNECT.includes(code),
+      oauthRequestId: a.oauthRequestId,
+    };
+  }
+
+  /** A state used again: a refresh or back button after the flow (S6) calls nothing upstream. */
+  async replayed(a: Attempt): Promise<CallbackOutcome> {
+    switch (a.status) {
+      case 'CONNECTED':
+      case 'REPAIRED':
+        return alreadyConnected(a, a.sellerProject);
+      case 'KEY_STORED':
+        // P4: the key is stored but the first response never made it; finish from the stored body. Unless this
+        // process is finishing it right now (the same callback again while the first one works, S5): one finish.
+        if (this.driving.has(a.id)) return { kind: 'pending', attemptId: a.id, status: a.status };
+        return this.finishKeyStored(a);
+      case 'FAILED': {
+        // Stored codes are the connector's own (AttemptErrorCode); an older version's may be read as well.
+        const code = (a.errorCode ?? 'FAILED') as FailedCode;
+        if (code === 'ALREADY_CONNECTED') return alreadyConnected(a, a.sellerProject);
+        if (code === 'ACCESS_DENIED') return { kind: 'denied', attemptId: a.id, returnTo: a.returnTo };
+        if (code === 'STATE_EXPIRED') return { kind: 'expired', attemptId: a.id };
+        return this.failedOutcome(a, code);
+      }
+      case 'NEEDS_RECONNECT':
+      case 'NEEDS_ATTENTION':
+        // Ended: a refresh must not say "finishing, check back" about an attempt nothing will finish.
+        return this.failedOutcome(a, a.status);
+      default:
+        return { kind: 'pending', attemptId: a.id, status: a.status };
+    }
+  }
+
+  /** What the attempt, read again, says: after a compare-and-set lost to another caller. */
+  async replayedById(id: string): Promise<CallbackOutcome> {
+    return this.replayed((await this.store.getAttempt(id))!);
+  }
+
+  /**
+   * KEY_STORED → validate → CONNECTED (or NEEDS_ATTENTION, or FAILED for a workflow failure). A connect attempt's
+   * stored answer is token/exchange's; a rotation's or a repair's is credentials/create's.
+   */
+  async finishKeyStored(attempt: Attempt, requestId?: string): Promise<CallbackOutcome> {
+    const project = attempt.sellerProject!;
+    let keyFile: KeyFile;
+    let oauthRequestId: string | null = attempt.oauthRequestId;
+    try {
+      // Raw answers (exchange or credentials/create) share one purpose; the attempt's kind says which it is.
+      const raw = (
+        await this.vault.open(
+          attempt.rawExchangeSealed!,
+          recordContext(attempt.tenant, project, attempt.id, 'exchange-body'),
+        )
+      ).toString('utf8');
+      if (attempt.kind !== 'connect') {
+        keyFile = processCreateCredentialBody(raw, 200, { requestId }).keyFile;
+        if (keyFile.project_code !== project)
+          throw new NoonError('PROJECT_MISMATCH', 'the new key names another project');
+      } else {
+        const r = processExchangeBody(raw, 200, { expectedProjectCode: project, requestId });
+        keyFile = r.keyFile;
+        oauthRequestId = r.oauthRequestId;
+      }
+    } catch (e) {
+      if (e instanceof NoonExchangeError) {
+        // U9b / NC29: HTTP 200 with status.code ≠ 0: nothing usable was created; keep oauth_request_id.
+        const rid = e.oauthRequestId ?? null;
+        await this.fail(attempt, 'KEY_STORED', 'EXCHANGE_FAILED', {
+          oauthRequestId: rid,
+          rawExchangeSealed: null,
+          errorDetail: `status.code ${e.statusCode}`,
+        });
+        return {
+          kind: 'failed',
+          attemptId: attempt.id,
+          code: 'EXCHANGE_FAILED',
+          reconnect: true,
+          oauthRequestId: rid,
+        };
+      }
+      // U9: the answer is stored (encrypted) but fails validation: an operator decides.
+      this.log({
+        level: 'error',
+        msg: 'stored key failed validation',
+        attemptId: attempt.id,
+        code: logCode(e),
+        ...requestIdOf(e),
+      });
+      return this.#needsAttention(attempt, attemptErrorCode(e), null, oauthRequestId);
+    }
+
+    if (this.o.verifyLogin) {
+      try {
+        const s = new NoonSession(this.noon.client, parseCredentials(keyFile), { projectCode: project });
+        const who = await s.whoami();
+        if (who.projectCode !== project || who.keyId !== keyFile.key_id)
+          throw new NoonError('RESPONSE_INVALID', 'whoami names another key or project');
+      } catch (e) {
+        const cause = logCode(e);
+        this.log({
+          level: 'error',
+          msg: 'seller login with the new key failed',
+          attemptId: attempt.id,
+          code: cause,
+        });
+        return this.#needsAttention(attempt, 'LOGIN_FAILED', cause, oauthRequestId);
+      }
+    }
+
+    const now = this.now();
+    const credentialId = this.o.uuid();
+    const sealed = await this.vault.seal(
+      JSON.stringify(keyFile),
+      recordContext(attempt.tenant, project, credentialId, 'seller-key-file'),
+    );
+    const existing = attempt.connectionId
+      ? await this.store.getConnection(attempt.connectionId)
+      : await this.store.findConnection(attempt.tenant, project);
+    const type: EventType =
+      attempt.kind === 'rotate'
+        ? 'rotated'
+        : attempt.kind === 'repair'
+          ? 'repaired'
+          : existing
+            ? 'reconnected'
+            : 'connected';
+    const connectionId = existing?.id ?? this.o.uuid();
+    const connectedEvent = this.event(type, {
+      tenant: attempt.tenant,
+      seller_project: project,
+      connection_id: connectionId,
+      attempt_id: attempt.id,
+      key_id: keyFile.key_id,
+      channel_identifier: keyFile.channel_identifier,
+      oauth_request_id: oauthRequestId,
+    });
+    const result = await this.store.connect({
+      attemptId: attempt.id,
+      connectionId,
+      credential: {
+        id: credentialId,
+        connectionId,
+        tenant: attempt.tenant,
+        sellerProject: project,
+        keyId: keyFile.key_id,
+        channelIdentifier: keyFile.channel_identifier,
+        sealed,
+        createdAt: now,
+      },
+      userCode: null,
+      oauthRequestId,
+      now,
+      events: [connectedEvent],
+    });
+    this.emitStored([connectedEvent], result !== undefined);
+    if (!result) return this.replayedById(attempt.id);
+    if (attempt.kind === 'repair') {
+      await this.store.transition(attempt.id, 'CONNECTED', 'REPAIRED', {}, this.now());
+    }
+    this.log({
+      level: 'info',
+      msg: `seller ${type}`,
+      attemptId: attempt.id,
+      tenant: attempt.tenant,
+      sellerProject: project,
+      connectionId: result.connection.id,
+    });
+    await this.hook(attempt.kind === 'rotate' ? 'ROTATION_KEY_STORED' : 'CONNECTED', attempt);
+    // Make before break: the new key is stored and in use; only now is the old one removed upstream.
+    if (result.previous) await this.retire(result.previous).catch(() => {});
+    return {
+      kind: 'connected',
+      attemptId: attempt.id,
+      tenant: attempt.tenant,
+      sellerProject: project,
+      connectionId: result.connection.id,
+      returnTo: attempt.returnTo,
+      reconnected: type !== 'connected',
+    };
+  }
+
+  /** U9: a stored key that failed validation is kept (encrypted) on its attempt for an operator to decide. */
+  async #needsAttention(
+    attempt: Attempt,
+    code: AttemptErrorCode,
+    detail: string | null,
+    oauthRequestId: string | null,
+  ): Promise<CallbackOutcome> {
+    const event = this.event('needs_attention', {
+      tenant: attempt.tenant,
+      seller_project: attempt.sellerProject,
+      attempt_id: attempt.id,
+      error_code: code,
+    });
+    const moved = await this.store.transition(
+      attempt.id,
+      'KEY_STORED',
+      'NEEDS_ATTENTION',
+      { errorCode: code, ...(detail !== null ? { errorDetail: detail } : {}) },
+      this.now(),
+      { events: [event] },
+    );
+    this.emitStored([event], moved);
+    return {
+      kind: 'failed',
+      attemptId: attempt.id,
+      code: 'NEEDS_ATTENTION',
+      reconnect: false,
+      oauthRequestId,
+    };
+  }
+
+  /**
+   * Removes a retiring credential's key upstream, then marks it removed; true when this call did the marking
+   * (a concurrent reconciler may have done so first).
+   */
+  async retire(c: Credential): Promise<boolean> {
+    try {
+      await this.noon.apiUsers.removeCredential({ channelIdentifier: c.channelIdentifier, keyId: c.keyId });
+    } catch (e) {
+      // Already gone upstream counts as removed; anything else waits for the reconciler.
+      if (!(e instanceof NoonError && (e.code === 'NOT_FOUND' || e.reason === 'KEY_NOT_FOUND'))) throw e;
+    }
+    this.sessions.delete(c.id);
+    return this.store.markCredentialRemoved(c.id, this.now());
+  }
+}
+
+function alreadyConnected(a: Attempt, sellerProject: string | null): CallbackOutcome {
+  return {
+    kind: 'already_connected',
+    attemptId: a.id,
+    tenant: a.tenant,
+    sellerProject,
+    returnTo: a.returnTo,
+  };
+}
