@@ -146,6 +146,28 @@ const lazyRequestPrototype: object = (() => {
 })();
 
 /**
+ * Whether the runtime's own `Request` accepts the lazy stand-in where a Request is expected (`new Request(it)`,
+ * `fetch(it)`). Node 24's Fetch brand-checks its argument through a private field the stand-in cannot have; there
+ * every request is built as a real `Request` at once, which costs a little more and behaves the same.
+ */
+const lazyRequestsAccepted: boolean = (() => {
+  const fields: LazyFields = {
+    method: 'GET',
+    url: 'http://localhost/',
+    rawHeaders: [],
+    headers: undefined,
+    body: undefined,
+    real: undefined,
+  };
+  try {
+    new Request(Object.create(lazyRequestPrototype, { [FIELDS]: { value: fields } }) as Request);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
  * A Web Request for a node request. The body (if any) is streamed on demand, up to 64 KiB. `target` is the
  * request target to use (default `req.url`; a framework that rewrites `req.url` for mounted routers passes the
  * original one).
@@ -169,7 +191,7 @@ export async function toWebRequest(
     [FIELDS]: { value: fields },
   }) as LazyRequest;
   // Fetch refuses a URL with credentials; refuse it here, as building the Request would.
-  if (url.username !== '' || url.password !== '') realOf(request);
+  if (!lazyRequestsAccepted || url.username !== '' || url.password !== '') return realOf(request);
   return request;
 }
 
