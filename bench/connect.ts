@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { startChild } from './_child.js';
+import { adminPost, connectOnce, loopback } from './_flow.js';
 import { fmt, type LoadResult, type PreparedRequest, percentile, runLoad } from './_load.js';
 
 const UA = 'noon-connect-bench/1.0';
@@ -25,12 +26,6 @@ const FLOW_TIME_LIMIT_MS = 120_000;
 const KEY_CACHE = join(process.cwd(), 'node_modules', '.cache', 'noon-connect', 'bench-keys');
 const PG_URL = process.env.NOON_CONNECT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-function loopback(origin: string): string {
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(origin).hostname))
-    throw new Error('benchmarks target loopback only');
-  return origin;
-}
-
 async function postgresUp(): Promise<boolean> {
   const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
   try {
@@ -42,16 +37,6 @@ async function postgresUp(): Promise<boolean> {
   } finally {
     await c.end().catch(() => {});
   }
-}
-
-async function adminPost(sandboxUrl: string, path: string, body: unknown): Promise<any> {
-  const r = await fetch(`${loopback(sandboxUrl)}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'user-agent': UA },
-    body: JSON.stringify(body),
-  });
-  if (r.status !== 201) throw new Error(`${path} answered ${r.status}: ${await r.text()}`);
-  return r.json();
 }
 
 /** How many token/create calls the sandbox has seen, whatever their answer (from its request journal). */
@@ -112,38 +97,17 @@ async function runFlows(o: {
   let errors = 0;
   let next = 0;
   async function one(project: string): Promise<void> {
-    const start = await cp.request({
-      method: 'GET',
-      path: `/connect/start?tenant=${o.tenant}`,
-      headers: { 'user-agent': UA },
+    const r = await connectOnce({
+      connector: cp,
+      sandbox: sp,
+      startPath: `/connect/start?tenant=${o.tenant}`,
+      clientId: o.clientId,
+      projectCode: project,
+      redirectUri: o.redirectUri,
+      userAgent: UA,
     });
-    await start.body.dump();
-    if (start.statusCode !== 303) throw new Error(`start ${start.statusCode}`);
-    const setCookie = start.headers['set-cookie'];
-    const cookie = (Array.isArray(setCookie) ? setCookie : [setCookie ?? ''])
-      .map((c) => c.split(';')[0])
-      .join('; ');
-    const state = new URL(String(start.headers.location)).searchParams.get('state')!;
-    const consent = await sp.request({
-      method: 'POST',
-      path: '/_sandbox/authorize',
-      headers: { 'content-type': 'application/json', 'user-agent': UA },
-      body: JSON.stringify({
-        client_id: o.clientId,
-        state,
-        project_code: project,
-        redirect_uri: o.redirectUri,
-      }),
-    });
-    const { code } = (await consent.body.json()) as { code: string };
-    const cb = await cp.request({
-      method: 'GET',
-      path: `/connect/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`,
-      headers: { cookie, 'user-agent': UA },
-    });
-    await cb.body.dump();
-    if (cb.statusCode === 303 && String(cb.headers.location).startsWith('/connect/done/')) connected++;
-    else other[cb.statusCode] = (other[cb.statusCode] ?? 0) + 1;
+    if (r.status === 303 && r.location.startsWith('/connect/done/')) connected++;
+    else other[r.status] = (other[r.status] ?? 0) + 1;
   }
   const started = performance.now();
   async function worker(): Promise<void> {
@@ -189,10 +153,15 @@ async function measureStore(store: 'sqlite' | 'postgres', baselineOrigin: string
     });
     const { origin } = await server.call<{ origin: string }>('listen');
     const redirectUri = `${origin}/connect/callback`;
-    const client = await adminPost(info.url, '/_sandbox/clients', {
-      name: `Bench Connect (${store})`,
-      redirect_uris: [redirectUri],
-    });
+    const client = await adminPost(
+      info.url,
+      '/_sandbox/clients',
+      {
+        name: `Bench Connect (${store})`,
+        redirect_uris: [redirectUri],
+      },
+      UA,
+    );
     await server.call('connector', {
       store,
       sandboxUrl: info.url,

@@ -61,6 +61,7 @@ const CHECKLIST_IDS = [
   ...range('P', 7).filter((id) => id !== 'P2'),
   ...range('K', 8),
   ...range('L', 4),
+  ...range('H', 8),
 ];
 
 describe('coverage of contract and checklist ids', () => {

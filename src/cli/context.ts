@@ -10,15 +10,17 @@ import { ConnectError, type Connector, createConnector } from '../connect/index.
 import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
 import { createLogger } from '../service/logging.js';
 import {
+  closeKeyProvider,
   connectorOptions,
   integratorParts,
   noonEnvironment,
+  openKeyProvider,
   openVaultOn,
-  readMasterKey,
+  type ServiceKeyProvider,
   storeFailure,
 } from '../service/wiring.js';
 import { openStore, type Store } from '../store/index.js';
-import { type parseKeyConfig, type Vault, VaultError } from '../vault/index.js';
+import { type Vault, VaultError } from '../vault/index.js';
 import { EXIT, type Io } from './io.js';
 
 /** An error that already knows its exit code; its message is safe to print. */
@@ -63,19 +65,19 @@ export async function openConfiguredStore(config: ServiceConfig): Promise<Store>
   }
 }
 
-export async function masterKeyOptions(config: ServiceConfig): Promise<ReturnType<typeof parseKeyConfig>> {
+/** The configured key provider (a local key, or a PKCS#11 token logged in to); close it when done. */
+export async function keyProvider(config: ServiceConfig): Promise<ServiceKeyProvider> {
   try {
-    return await readMasterKey(config);
+    return await openKeyProvider(config);
   } catch (e) {
     throw new CliError(`master key: ${(e as Error).message}`, EXIT.CONFIG);
   }
 }
 
 /** Opens the vault; a missing, wrong or changed master key refuses (K5) and writes nothing. */
-export async function openVault(config: ServiceConfig, store: Store): Promise<Vault> {
-  const options = await masterKeyOptions(config);
+export async function openVault(store: Store, provider: ServiceKeyProvider): Promise<Vault> {
   try {
-    return await openVaultOn(store, options);
+    return await openVaultOn(store, provider);
   } catch (e) {
     throw new CliError(`master key: ${(e as Error).message}`, EXIT.CONFIG);
   }
@@ -112,9 +114,16 @@ export async function openContext(
 ): Promise<CliContext> {
   const config = parseConfig(env);
   const logger = cliLogger(config, env);
-  // The master key is read before the store is touched, so a bad key refuses without opening anything.
-  if (o.vault || o.connector) await masterKeyOptions(config);
-  const store = await openConfiguredStore(config);
+  // The master key is read (or the token logged in to) before the store is touched, so a bad key refuses
+  // without opening anything.
+  const provider = o.vault || o.connector ? await keyProvider(config) : undefined;
+  let store: Store;
+  try {
+    store = await openConfiguredStore(config);
+  } catch (e) {
+    closeKeyProvider(provider);
+    throw e;
+  }
   let client: NoonClient | undefined;
   let connector: Connector | undefined;
   let vault: Vault | undefined;
@@ -122,9 +131,10 @@ export async function openContext(
     await connector?.drain().catch(() => {});
     await client?.close().catch(() => {});
     await store.close().catch(() => {});
+    closeKeyProvider(provider);
   };
   try {
-    if (o.vault || o.connector) vault = await openVault(config, store);
+    if (provider) vault = await openVault(store, provider);
     if (o.connector) {
       let credentials: Awaited<ReturnType<typeof loadCredentials>>;
       try {
@@ -138,7 +148,9 @@ export async function openContext(
         throw new CliError(`noon: ${(e as Error).message}`, EXIT.CONFIG);
       }
       const noon = integratorParts(config, client, credentials);
-      connector = await createConnector(connectorOptions(config, { noon, store, vault: vault!, logger }));
+      connector = await createConnector(
+        connectorOptions(config, { noon, store, vault: vault!, logger, ...(provider ? { provider } : {}) }),
+      );
     }
   } catch (e) {
     await close();

@@ -6,10 +6,10 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { loadCredentials, NoonClient, NoonSession } from '../client/index.js';
 import { META, STATE_KEY_CONTEXT } from '../connect/invariants.js';
 import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
-import { storeFailure } from '../service/wiring.js';
+import { closeKeyProvider, type ServiceKeyProvider, storeFailure } from '../service/wiring.js';
 import { openStore, type Store } from '../store/index.js';
-import { LocalKeyProvider, Vault, type VaultMeta } from '../vault/index.js';
-import { masterKeyOptions, noonEnvironment, parseOptions, sqliteDir, sqlitePath } from './context.js';
+import { describePkcs11, Vault, type VaultMeta } from '../vault/index.js';
+import { keyProvider, noonEnvironment, parseOptions, sqliteDir, sqlitePath } from './context.js';
 import { EXIT, type Io } from './io.js';
 
 export const DOCTOR_USAGE = `Usage: noon-connect doctor [--json]
@@ -125,9 +125,11 @@ async function checkMasterKey(
   store: Store | undefined,
   checks: Check[],
 ): Promise<void> {
+  let provider: ServiceKeyProvider | undefined;
   try {
-    const options = await masterKeyOptions(config);
-    const vault = await Vault.open({ provider: new LocalKeyProvider(options), meta: readOnlyMeta(store) });
+    // With PKCS#11 the check goes through the token: it unwraps the store's state key there.
+    provider = await keyProvider(config);
+    const vault = await Vault.open({ provider, meta: readOnlyMeta(store) });
     const recorded = store ? await store.getMeta(META.keyring) : undefined;
     // A value sealed under the key proves more than a fingerprint: it actually opens.
     const stateKey = store ? await store.getMeta(META.stateKey) : undefined;
@@ -147,11 +149,17 @@ async function checkMasterKey(
       detail: (e as Error).message.replace(/^master key: /, ''),
       hint:
         code === 'VAULT_KEY_MISMATCH' || code === 'VAULT_DECRYPT_FAILED'
-          ? 'this is not the key this store was sealed with: restore the original NOON_CONNECT_MASTER_KEY'
+          ? config.pkcs11
+            ? 'this is not the key this store was sealed with: point NOON_CONNECT_PKCS11_KEY_LABEL (and the token) at the original key'
+            : 'this is not the key this store was sealed with: restore the original NOON_CONNECT_MASTER_KEY'
           : code === 'VAULT_KEY_MISSING'
             ? 'a version that sealed data is not configured: add it back (retire it only after vault rotate)'
-            : 'set NOON_CONNECT_MASTER_KEY or NOON_CONNECT_MASTER_KEY_FILE (noon-connect vault keygen makes one)',
+            : config.pkcs11
+              ? 'see the pkcs11 checks above'
+              : 'set NOON_CONNECT_MASTER_KEY or NOON_CONNECT_MASTER_KEY_FILE (noon-connect vault keygen makes one)',
     });
+  } finally {
+    closeKeyProvider(provider);
   }
 }
 
@@ -289,6 +297,8 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   }
   if (config) {
     const store = await checkStore(config, checks);
+    // The token's own checks (module, login, every key label), each with its hint; nothing secret is printed.
+    if (config.pkcs11) checks.push(...(await describePkcs11(process.env)));
     try {
       await checkMasterKey(config, store, checks);
     } finally {

@@ -33,6 +33,8 @@ export async function serveCommand(argv: string[], io: Io, signal?: AbortSignal)
     return EXIT.FAILURE;
   }
   io.out(`noon-connect serving on ${service.url} (public URL ${service.context.config.publicUrl})`);
+  // Dev mode without tokens: the dashboard and API take the secret made at this start (H1).
+  if (service.signInUrl) io.out(`sign in: ${service.signInUrl} (the REST API takes the same token)`);
   await waitForStop(signal);
   await service.close();
   return EXIT.OK;

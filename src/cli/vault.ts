@@ -2,16 +2,18 @@
 // master-key rotation (re-wrap every sealed value under the current version, then optionally retire the old
 // version once nothing needs it).
 
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import { rewrapAll } from '../connect/rewrap.js';
 import { generatePkcs11KeyFromEnv, keygen, Pkcs11Error, VaultError } from '../vault/index.js';
 import { CliError, parseOptions, reportError, withContext } from './context.js';
 import { EXIT, type Io } from './io.js';
 
-export const VAULT_USAGE = `Usage: noon-connect vault keygen [--pkcs11 [--label <label>]]
+export const VAULT_USAGE = `Usage: noon-connect vault keygen [--out <file> | --pkcs11 [--label <label>]]
        noon-connect vault rotate [--retire <version>] [--json]
 
 keygen  Prints a fresh master key (32 random bytes, base64), for
-        NOON_CONNECT_MASTER_KEY or a key file.
+        NOON_CONNECT_MASTER_KEY; with --out, writes it to a new file readable by
+        you only (mode 0600), for NOON_CONNECT_MASTER_KEY_FILE.
         With --pkcs11, creates the key inside the token configured by the
         NOON_CONNECT_PKCS11_* variables instead (AES-256, non-extractable)
         under --label, or under the current version's label in
@@ -25,6 +27,7 @@ rotate  Re-wraps every sealed value in the store under the current master key
         removed from the configuration.
 
 Options:
+  --out <file>  keygen: write the key to this new file (mode 0600) instead
   --pkcs11      keygen: create the key in the PKCS#11 token
   --label <l>   keygen --pkcs11: the new key object's label
   --retire <v>  Retire this version after a complete re-wrap
@@ -50,7 +53,12 @@ async function keygenCommand(argv: string[], io: Io): Promise<number> {
   const parsed = parseOptions(
     'vault keygen',
     argv,
-    { pkcs11: { type: 'boolean' }, label: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    {
+      pkcs11: { type: 'boolean' },
+      label: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     VAULT_USAGE,
     io,
   );
@@ -64,6 +72,11 @@ async function keygenCommand(argv: string[], io: Io): Promise<number> {
     io.err(`noon-connect vault keygen: --label goes with --pkcs11\n\n${VAULT_USAGE}`);
     return EXIT.USAGE;
   }
+  if (values.out !== undefined && values.pkcs11) {
+    io.err(`noon-connect vault keygen: --out and --pkcs11 do not go together\n\n${VAULT_USAGE}`);
+    return EXIT.USAGE;
+  }
+  if (values.out !== undefined) return writeKeyFile(String(values.out), io);
   if (!values.pkcs11) {
     io.out(keygen());
     return EXIT.OK;
@@ -81,6 +94,31 @@ async function keygenCommand(argv: string[], io: Io): Promise<number> {
     }
     return reportError('vault keygen', e, io);
   }
+}
+
+/**
+ * H6: a new key file, created 0600 in one step (never widened by the umask, never written over an existing file):
+ * `vault keygen > file` would leave it as readable as the shell's umask makes new files.
+ */
+function writeKeyFile(path: string, io: Io): number {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    io.err(
+      `noon-connect vault keygen: cannot create ${path}: ${code === 'EEXIST' ? 'it exists (a key file is never overwritten)' : (code ?? 'error')}`,
+    );
+    return EXIT.FAILURE;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, `${keygen()}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  io.out(`wrote a new master key to ${path} (mode 0600); set NOON_CONNECT_MASTER_KEY_FILE=${path}`);
+  return EXIT.OK;
 }
 
 async function rotateCommand(argv: string[], io: Io): Promise<number> {

@@ -104,8 +104,11 @@ export interface SendSpec {
   path: string;
   /** Encoded query without the `?`. */
   query?: string | undefined;
-  /** JSON text, or a function making it per attempt (login signs a fresh JWT for each). */
-  body?: string | (() => string) | undefined;
+  /**
+   * JSON text, or a function making it per attempt (login signs a fresh JWT for each; with a key in an HSM the
+   * signature, and so the body, comes asynchronously).
+   */
+  body?: string | (() => string | Promise<string>) | undefined;
   /**
    * Whether the call may be sent again when an attempt's outcome is unknown (reset after sending). False for
    * anything that spends or creates something upstream (token/create, exchange, key create).
@@ -306,8 +309,9 @@ export class NoonClient {
     let waits = 0;
     for (;;) {
       attempts++;
+      const made = typeof spec.body === 'function' ? spec.body() : spec.body;
+      const body = typeof made === 'string' || made === undefined ? made : await made;
       const started = this.#logger ? performance.now() : 0;
-      const body = typeof spec.body === 'function' ? spec.body() : spec.body;
       const headers = this.#headersFor(body !== undefined, cookie);
       let res: WireResponse;
       try {

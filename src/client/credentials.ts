@@ -1,5 +1,6 @@
 // Service-account credentials (the key file, contract §2): loaded from an object, JSON text or a file path,
-// every field checked by name, the private key imported once as an RSA KeyObject and reused for every login.
+// every field checked by name, the private key imported once as an RSA KeyObject and reused for every login;
+// or, for a key that lives elsewhere (an HSM), its metadata and a signer that makes RS256 signatures there.
 
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -20,23 +21,66 @@ export interface KeyFile {
 /** Smallest RSA modulus accepted: RS256 keys under 2048 bits are refused by every JOSE library. */
 const MIN_MODULUS_BITS = 2048;
 
-/** A loaded key file. The private key lives only inside `privateKey` (a KeyObject: it never serializes). */
+/**
+ * Makes an RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256) of `data` with a key held outside the process, e.g.
+ * inside a PKCS#11 token. Called once per login, with that login's JWT signing input.
+ */
+export type LoginSigner = (data: Uint8Array) => Promise<Uint8Array>;
+
+/**
+ * A loaded key file. The private key lives only inside `privateKey` (a KeyObject: it never serializes), or, for
+ * credentials made with {@link NoonCredentials.fromSigner}, not in this process at all.
+ */
 export class NoonCredentials {
   readonly keyId: string;
   readonly channelIdentifier: string;
   readonly projectCode: string;
   readonly type: string;
   readonly issuedAt: string;
-  readonly privateKey: KeyObject;
+  readonly #privateKey: KeyObject | undefined;
+  readonly #signer: LoginSigner | undefined;
 
-  constructor(file: Omit<KeyFile, 'private_key'>, privateKey: KeyObject) {
+  constructor(file: Omit<KeyFile, 'private_key'>, privateKey: KeyObject | LoginSigner) {
     this.keyId = file.key_id;
     this.channelIdentifier = file.channel_identifier;
     this.projectCode = file.project_code;
     this.type = file.type;
     this.issuedAt = file.issued_at;
-    this.privateKey = privateKey;
+    if (typeof privateKey === 'function') this.#signer = privateKey;
+    else this.#privateKey = privateKey;
     Object.freeze(this);
+  }
+
+  /**
+   * Credentials whose private key stays where `sign` reaches it (an HSM): every login JWT is signed by `sign`.
+   * `file` is the key file's metadata, every field checked as in a key file; a `private_key` in it is ignored.
+   */
+  static fromSigner(file: Omit<KeyFile, 'private_key'>, sign: LoginSigner): NoonCredentials {
+    if (typeof sign !== 'function')
+      throw new NoonTypeError('INVALID_ARGUMENT', 'fromSigner needs a signing function');
+    const checked = checkKeyFileFields(file, credentialsFailure(''));
+    return new NoonCredentials(checked, sign);
+  }
+
+  /** The RSA private key, for credentials loaded from a key file; a TypeError for signer-backed ones. */
+  get privateKey(): KeyObject {
+    if (this.#privateKey === undefined)
+      throw new NoonTypeError(
+        'INVALID_ARGUMENT',
+        'these credentials sign through a signer; their private key is not in this process',
+      );
+    return this.#privateKey;
+  }
+
+  /** Whether the private key is outside this process (credentials made with `fromSigner`). */
+  get signsElsewhere(): boolean {
+    return this.#signer !== undefined;
+  }
+
+  /** An RS256 signature of `data`: at once with the imported key, or through the signer. */
+  signRs256(data: Buffer): Buffer | Promise<Buffer> {
+    if (this.#signer === undefined) return sign('sha256', data, this.#privateKey!);
+    return this.#signer(data).then((sig) => Buffer.from(sig));
   }
 
   /** Metadata only: logging or serializing credentials never prints the key. */
@@ -60,19 +104,35 @@ export type FieldFailure = (field: string, problem: string) => NoonError;
 
 const KEY_FILE_FIELDS = ['key_id', 'channel_identifier', 'project_code', 'type', 'issued_at'] as const;
 
-/** Checks a key-file object field by field (extra fields ignored) and imports its private key. */
-export function checkKeyFile(value: unknown, fail: FieldFailure): { file: KeyFile; key: KeyObject } {
+/** Checks the named fields of a key-file object (extra fields ignored). */
+function checkFields<N extends string>(
+  value: unknown,
+  names: readonly N[],
+  fail: FieldFailure,
+): Record<N, string> {
   if (!isRecord(value)) throw fail('', 'is not an object');
-  const out: Record<string, string> = {};
-  for (const name of ['key_id', 'private_key', ...KEY_FILE_FIELDS.slice(1)] as const) {
+  const out = {} as Record<N, string>;
+  for (const name of names) {
     const v = value[name];
     if (typeof v !== 'string') throw fail(name, v === undefined ? 'is missing' : 'is not a string');
     if (v.trim() === '') throw fail(name, 'is empty');
     out[name] = v;
   }
-  if (!Number.isFinite(Date.parse(out.issued_at!))) throw fail('issued_at', 'is not a date');
-  const key = importRsaPrivateKey(out.private_key!, fail);
-  return { file: out as unknown as KeyFile, key };
+  if ('issued_at' in out && !Number.isFinite(Date.parse(out.issued_at as string)))
+    throw fail('issued_at', 'is not a date');
+  return out;
+}
+
+/** Checks a key file's metadata field by field (extra fields, and `private_key`, ignored). */
+export function checkKeyFileFields(value: unknown, fail: FieldFailure): Omit<KeyFile, 'private_key'> {
+  return checkFields(value, KEY_FILE_FIELDS, fail);
+}
+
+/** Checks a key-file object field by field (extra fields ignored) and imports its private key. */
+export function checkKeyFile(value: unknown, fail: FieldFailure): { file: KeyFile; key: KeyObject } {
+  const out = checkFields(value, ['key_id', 'private_key', ...KEY_FILE_FIELDS.slice(1)] as const, fail);
+  const key = importRsaPrivateKey(out.private_key, fail);
+  return { file: out, key };
 }
 
 /**

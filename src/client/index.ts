@@ -23,7 +23,13 @@ export {
   type RetryOptions,
   type Sleep,
 } from './client.js';
-export { type KeyFile, loadCredentials, NoonCredentials, parseCredentials } from './credentials.js';
+export {
+  type KeyFile,
+  type LoginSigner,
+  loadCredentials,
+  NoonCredentials,
+  parseCredentials,
+} from './credentials.js';
 export { ENDPOINT_NAMES, ENDPOINTS, type EndpointName, isEndpointName } from './endpoints.js';
 export {
   isLoopbackHost,
@@ -40,7 +46,7 @@ export {
   NoonTypeError,
   type NoonTypeErrorCode,
 } from './errors.js';
-export { createLoginJwt, LOGIN_JWT_TTL_S, type LoginClaims, loginClaims } from './jwt.js';
+export { createLoginJwt, LOGIN_JWT_TTL_S, type LoginClaims, loginClaims, signLoginJwt } from './jwt.js';
 export {
   type CallOptions,
   type ExchangeCheckOptions,

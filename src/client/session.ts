@@ -17,7 +17,7 @@ import { kSend, type NoonClient, type SendSpec, type Sent } from './client.js';
 import { NoonCredentials } from './credentials.js';
 import { ENDPOINTS } from './endpoints.js';
 import { NoonTypeError } from './errors.js';
-import { createLoginJwt } from './jwt.js';
+import { signLoginJwt } from './jwt.js';
 
 /** Path of the service-account login under the gateway. */
 export const LOGIN_PATH = '/identity/public/v1/api/login';
@@ -277,12 +277,13 @@ export class NoonSession {
       endpoint: ENDPOINTS.login,
       method: 'POST',
       path: LOGIN_PATH,
-      // A fresh JWT per attempt: Noon refuses a replayed jti and an iat older than a few minutes (NC10).
-      body: () =>
-        JSON.stringify({
-          token: createLoginJwt(this.credentials, client.clock.now(), client.random.uuid),
-          default_project_code: this.projectCode,
-        }),
+      // A fresh JWT per attempt: Noon refuses a replayed jti and an iat older than a few minutes (NC10). A key
+      // held in an HSM signs asynchronously there.
+      body: () => {
+        const body = (token: string) => JSON.stringify({ token, default_project_code: this.projectCode });
+        const token = signLoginJwt(this.credentials, client.clock.now(), client.random.uuid);
+        return typeof token === 'string' ? body(token) : token.then(body);
+      },
       // Logging in twice is harmless: a lost answer is simply tried again.
       repeatable: true,
     });

@@ -12,11 +12,13 @@ import {
   processExchangeBody,
 } from '../client/index.js';
 import type { Attempt, AttemptPatch, AttemptStatus, Credential, NewEvent } from '../store/index.js';
+import { VaultError } from '../vault/index.js';
 import { type AttemptErrorCode, attemptErrorCode, logCode, requestIdOf } from './errors.js';
 import { type ConnectEvent, type EventPayload, type EventType, newEvent } from './events.js';
 import { recordContext } from './invariants.js';
 import { LruCache } from './lru.js';
 import type { ResolvedOptions } from './options.js';
+import { importSellerKey, sellerKeyLabel, storeCredentials, storedKeyFile } from './seller-keys.js';
 import type { CallbackOutcome, ConnectorLogEntry, FailedCode, Step } from './types.js';
 
 /** Codes after which starting again cannot help: the integrator's setup, or an operator, must act first. */
@@ -177,12 +179,13 @@ export class AttemptKernel {
     let oauthRequestId: string | null = attempt.oauthRequestId;
     try {
       // Raw answers (exchange or credentials/create) share one purpose; the attempt's kind says which it is.
-      const raw = (
-        await this.vault.open(
-          attempt.rawExchangeSealed!,
-          recordContext(attempt.tenant, project, attempt.id, 'exchange-body'),
-        )
-      ).toString('utf8');
+      const plain = await this.vault.open(
+        attempt.rawExchangeSealed!,
+        recordContext(attempt.tenant, project, attempt.id, 'exchange-body'),
+      );
+      const raw = plain.toString('utf8');
+      // The bytes can be wiped; the string cannot (JavaScript strings are immutable), it is only let go.
+      plain.fill(0);
       if (attempt.kind !== 'connect') {
         keyFile = processCreateCredentialBody(raw, 200, { requestId }).keyFile;
         if (keyFile.project_code !== project)
@@ -220,13 +223,27 @@ export class AttemptKernel {
       return this.#needsAttention(attempt, attemptErrorCode(e), null, oauthRequestId);
     }
 
+    // Opt-in: the key goes into the signing-key store now, outside the validation above. A store that fails is
+    // not the key's fault: the attempt stays KEY_STORED with its sealed answer, and the reconciler tries again.
+    const keys = this.o.signingKeys;
+    if (keys) {
+      try {
+        await importSellerKey(keys, keyFile);
+      } catch (e) {
+        return this.#keyStoreFailed(attempt, e);
+      }
+    }
+
     if (this.o.verifyLogin) {
       try {
-        const s = new NoonSession(this.noon.client, parseCredentials(keyFile), { projectCode: project });
+        const credentials = keys ? storeCredentials(keys, keyFile) : parseCredentials(keyFile);
+        const s = new NoonSession(this.noon.client, credentials, { projectCode: project });
         const who = await s.whoami();
         if (who.projectCode !== project || who.keyId !== keyFile.key_id)
           throw new NoonError('RESPONSE_INVALID', 'whoami names another key or project');
       } catch (e) {
+        // The key store failing to sign is not the key's fault either.
+        if (keys && e instanceof VaultError) return this.#keyStoreFailed(attempt, e);
         const cause = logCode(e);
         this.log({
           level: 'error',
@@ -240,8 +257,10 @@ export class AttemptKernel {
 
     const now = this.now();
     const credentialId = this.o.uuid();
+    // With a signing-key store the stored key file has no private key: the raw answer, deleted by the commit
+    // below, was the last copy outside the store.
     const sealed = await this.vault.seal(
-      JSON.stringify(keyFile),
+      storedKeyFile(keyFile, keys !== undefined),
       recordContext(attempt.tenant, project, credentialId, 'seller-key-file'),
     );
     const existing = attempt.connectionId
@@ -285,6 +304,8 @@ export class AttemptKernel {
     });
     this.emitStored([connectedEvent], result !== undefined);
     if (!result) return this.replayedById(attempt.id);
+    // The engine may still hold the deleted raw answer (SQLite: its WAL and freed pages): have it let go.
+    if (keys) await this.#scrub(attempt);
     if (attempt.kind === 'repair') {
       await this.store.transition(attempt.id, 'CONNECTED', 'REPAIRED', {}, this.now());
     }
@@ -308,6 +329,32 @@ export class AttemptKernel {
       returnTo: attempt.returnTo,
       reconnected: type !== 'connected',
     };
+  }
+
+  /** The signing-key store refused or is down: the attempt stays KEY_STORED, nothing lost, for the reconciler. */
+  #keyStoreFailed(attempt: Attempt, e: unknown): CallbackOutcome {
+    this.log({
+      level: 'error',
+      msg: 'seller key not in the signing-key store yet; the attempt stays KEY_STORED and is retried',
+      attemptId: attempt.id,
+      status: 'KEY_STORED',
+      code: logCode(e),
+    });
+    return { kind: 'pending', attemptId: attempt.id, status: 'KEY_STORED' };
+  }
+
+  /** Best effort: a scrub that fails leaves ciphertext under the master key, which is logged, not fatal. */
+  async #scrub(attempt: Attempt): Promise<void> {
+    try {
+      await this.store.scrub?.();
+    } catch (e) {
+      this.log({
+        level: 'warn',
+        msg: 'could not scrub the store after a key moved into the signing-key store',
+        attemptId: attempt.id,
+        code: logCode(e),
+      });
+    }
   }
 
   /** U9: a stored key that failed validation is kept (encrypted) on its attempt for an operator to decide. */
@@ -352,6 +399,9 @@ export class AttemptKernel {
       // Already gone upstream counts as removed; anything else waits for the reconciler.
       if (!(e instanceof NoonError && (e.code === 'NOT_FOUND' || e.reason === 'KEY_NOT_FOUND'))) throw e;
     }
+    // The key in the signing-key store goes once it is gone upstream (idempotent); a store that is down throws
+    // here, so the credential stays retiring and the reconciler tries again.
+    if (this.o.signingKeys) await this.o.signingKeys.destroy(sellerKeyLabel(c.keyId));
     this.sessions.delete(c.id);
     return this.store.markCredentialRemoved(c.id, this.now());
   }

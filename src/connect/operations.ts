@@ -1,17 +1,13 @@
 // Operations on connections once connected: list and read them, a seller session with the stored key, health
 // checks, key rotation (make-before-break) and disconnect.
 
-import {
-  type NoonApiUsers,
-  NoonSession,
-  parseCredentials,
-  processCreateCredentialBody,
-} from '../client/index.js';
+import { type NoonApiUsers, NoonSession, processCreateCredentialBody } from '../client/index.js';
 import type { Attempt, Connection, Credential } from '../store/index.js';
 import { attemptErrorCode, ConnectError, logCode } from './errors.js';
 import { recordContext } from './invariants.js';
 import { type AttemptKernel, refusalOf } from './kernel.js';
 import type { Orphans } from './orphans.js';
+import { credentialsOf } from './seller-keys.js';
 import { type ConnectionView, connectionView, type HealthResult } from './types.js';
 
 /** Keys one seller service account may hold at once (NC4). */
@@ -55,7 +51,10 @@ export class ConnectionOperations {
     return { conn, cred };
   }
 
-  /** A logged-in session as the seller; the key is decrypted and imported once and cached (LRU). */
+  /**
+   * A logged-in session as the seller; the key is decrypted and imported once and cached (LRU). A key held in the
+   * signing-key store signs every login there; only its metadata is decrypted.
+   */
   async sellerSession(tenant: string, sellerProject: string): Promise<NoonSession> {
     const conn = await this.#k.store.findConnection(tenant, sellerProject);
     if (!conn) throw new ConnectError('CONNECTION_NOT_FOUND', 'no connection for this seller project');
@@ -71,7 +70,9 @@ export class ConnectionOperations {
       cred.sealed,
       recordContext(cred.tenant, cred.sellerProject, cred.id, 'seller-key-file'),
     );
-    const session = new NoonSession(k.noon.client, parseCredentials(plain.toString('utf8')), {
+    const text = plain.toString('utf8');
+    plain.fill(0);
+    const session = new NoonSession(k.noon.client, credentialsOf(text, k.o.signingKeys), {
       projectCode: cred.sellerProject,
     });
     k.sessions.set(cred.id, session);
@@ -167,6 +168,11 @@ export class ConnectionOperations {
     if (!(await k.store.storeExchangeBody(attempt.id, sealed, k.now())))
       throw new ConnectError('UNAVAILABLE', 'rotation interrupted');
     const out = await k.finishKeyStored({ ...attempt, status: 'KEY_STORED', rawExchangeSealed: sealed });
+    if (out.kind === 'pending')
+      throw new ConnectError(
+        'UNAVAILABLE',
+        'the new key is stored but not in use yet (the signing-key store did not take it); the reconciler finishes the rotation',
+      );
     if (out.kind !== 'connected')
       throw new ConnectError('UNAVAILABLE', 'the new key failed validation; see the attempt');
     return this.#view(connectionId);

@@ -33,9 +33,12 @@ export interface ResolvedOptions
   readonly slotWaitMs: number;
   readonly thresholds: ReconcileThresholds;
   readonly sellerSessionCacheSize: number;
+  readonly signingKeys: ConnectorOptions['signingKeys'];
+  readonly retention: Readonly<Required<NonNullable<ConnectorOptions['retention']>>> | undefined;
 }
 
 const ENVIRONMENT = /^[a-z0-9-]{1,32}$/;
+const KEY_STORE_METHODS = ['importKey', 'sign', 'has', 'destroy'];
 
 /** An absolute http(s) URL; in production, plain http only to a loopback address (U12). */
 function checkUrl(value: string, what: string, production: boolean): URL {
@@ -73,11 +76,22 @@ export function resolveOptions(options: ConnectorOptions): ResolvedOptions {
     if (typeof p !== 'string' || !p.startsWith('/') || p.startsWith('//'))
       throw usageError('returnPaths are absolute paths');
   }
+  const keys = options.signingKeys as unknown as Record<string, unknown> | undefined;
+  if (keys !== undefined && !KEY_STORE_METHODS.every((m) => typeof keys?.[m] === 'function'))
+    throw usageError('signingKeys must be a SigningKeyStore (importKey, sign, has, destroy)');
   if (options.webhooks) {
     const { endpoints, secret } = options.webhooks;
     if (typeof secret !== 'string' || secret.length < 16)
       throw usageError('webhooks.secret must be at least 16 characters');
     for (const e of endpoints) checkUrl(e, 'webhook endpoints', production);
+  }
+  const r = options.retention;
+  if (r !== undefined) {
+    if (!(Number.isInteger(r.afterMs) && r.afterMs >= 60_000))
+      throw usageError('retention.afterMs must be an integer of at least one minute');
+    for (const k of ['batchSize', 'maxBatches'] as const)
+      if (r[k] !== undefined && !(Number.isInteger(r[k]) && r[k] > 0))
+        throw usageError(`retention.${k} must be a positive integer`);
   }
   const clock = options.clock;
   return Object.freeze({
@@ -110,5 +124,9 @@ export function resolveOptions(options: ConnectorOptions): ResolvedOptions {
       ...(options.reconcileAfterMs ?? {}),
     }),
     sellerSessionCacheSize: options.sellerSessionCacheSize ?? 100,
+    signingKeys: options.signingKeys,
+    retention: r
+      ? Object.freeze({ afterMs: r.afterMs, batchSize: r.batchSize ?? 100, maxBatches: r.maxBatches ?? 2000 })
+      : undefined,
   });
 }

@@ -2,7 +2,7 @@
 // retiring by an interrupted rotation or reconnect (P2, P3, P4, P7). Every move is a compare-and-set in the
 // store, so two reconcilers (in one process or in several instances) never do the same step twice.
 
-import type { Attempt } from '../store/index.js';
+import type { Attempt, PurgeResult } from '../store/index.js';
 import { type ConnectFlow, TOKEN_MARGIN_MS } from './connect-flow.js';
 import { logCode } from './errors.js';
 import { recordContext } from './invariants.js';
@@ -10,10 +10,38 @@ import type { AttemptKernel } from './kernel.js';
 import type { Orphans, RepairResult } from './orphans.js';
 import type { ReconcileReport } from './types.js';
 
+/** The store counters (window 0, never expiring) that total what retention has removed, per kind of row. */
+export const PURGED_TOTALS = Object.freeze({
+  attempts: 'retention:purged:attempts',
+  events: 'retention:purged:events',
+  deliveries: 'retention:purged:deliveries',
+  answers: 'retention:dropped:answers',
+} as const);
+
+/** The pause between two retention batches. */
+const PURGE_PAUSE_MS = 5;
+
+/** How often one process asks Noon whether the key of a kept answer still exists. */
+const KEPT_KEY_CHECK_MS = 60 * 60_000;
+
+/** Key ids and the service account named in a stored raw answer (exchange or credentials/create), unvalidated. */
+function keyRefsIn(raw: string): { keyIds: string[]; channelIdentifier: string | undefined } {
+  try {
+    const v = JSON.parse(raw) as Record<string, unknown> & { result?: Record<string, unknown> };
+    const pick = (k: string) =>
+      [v?.[k], v?.result?.[k]].filter((x): x is string => typeof x === 'string' && x !== '');
+    return { keyIds: pick('key_id'), channelIdentifier: pick('channel_identifier')[0] };
+  } catch {
+    return { keyIds: [], channelIdentifier: undefined };
+  }
+}
+
 export class Reconciler {
   readonly #k: AttemptKernel;
   readonly #flow: ConnectFlow;
   readonly #orphans: Orphans;
+  /** When this process last asked Noon about a kept answer's key, by attempt. */
+  readonly #keptChecked = new Map<string, number>();
 
   constructor(kernel: AttemptKernel, flow: ConnectFlow, orphans: Orphans) {
     this.#k = kernel;
@@ -87,7 +115,95 @@ export class Reconciler {
         });
       }
     }
+    if (k.o.retention) {
+      try {
+        await this.#retain(now);
+      } catch (e) {
+        k.log({ level: 'warn', msg: 'retention pass failed; will retry', code: logCode(e) });
+      }
+    }
     return report;
+  }
+
+  /**
+   * Retention: first drop kept answers whose keys are gone upstream (resolved `key-removed`), then purge what is
+   * older than the configured age in bounded batches, yielding between batches so callbacks are never held up
+   * by more than one batch. The totals are added to store counters (every instance sees them).
+   */
+  async #retain(now: number): Promise<void> {
+    const k = this.#k;
+    const { afterMs, batchSize, maxBatches } = k.o.retention!;
+    const dropped = await this.#dropAnswersOfRemovedKeys(now);
+    const total: PurgeResult = { attempts: 0, events: 0, deliveries: 0, counters: 0 };
+    for (let i = 0; i < maxBatches; i++) {
+      const r = await k.store.purge({ before: now - afterMs, now, limit: batchSize });
+      for (const key of Object.keys(total) as (keyof PurgeResult)[]) total[key] += r[key];
+      if (Math.max(r.attempts, r.events, r.deliveries, r.counters) < batchSize) break;
+      // A pause, not just a turn of the event loop: callbacks queued on the store meanwhile run first.
+      await new Promise<void>((resolve) => setTimeout(resolve, PURGE_PAUSE_MS));
+    }
+    for (const [kind, n] of [
+      ['attempts', total.attempts],
+      ['events', total.events],
+      ['deliveries', total.deliveries],
+      ['answers', dropped],
+    ] as const) {
+      if (n > 0) await k.store.hitCounter(PURGED_TOTALS[kind], 0, Number.MAX_SAFE_INTEGER, n);
+    }
+    if (total.attempts + total.events + total.deliveries + dropped > 0)
+      k.log({
+        level: 'info',
+        msg: `retention purged ${total.attempts} attempt(s), ${total.events} event(s), ${total.deliveries} delivery(ies); dropped ${dropped} kept answer(s) of removed keys`,
+      });
+  }
+
+  /**
+   * A kept answer (NEEDS_ATTENTION) may be the only copy of a live key, so it stays until an operator resolves
+   * it, or until Noon no longer lists its key as active on the seller's service account: then the copy cannot be
+   * the only one of a live key, and the attempt is resolved `key-removed`. Each is asked about at most hourly.
+   */
+  async #dropAnswersOfRemovedKeys(now: number): Promise<number> {
+    const k = this.#k;
+    let dropped = 0;
+    const kept = await k.store.listAttempts({
+      statuses: ['NEEDS_ATTENTION'],
+      unresolved: true,
+      order: 'oldest',
+      limit: 50,
+    });
+    for (const [id, at] of this.#keptChecked) if (now - at >= KEPT_KEY_CHECK_MS) this.#keptChecked.delete(id);
+    for (const a of kept) {
+      if (!a.rawExchangeSealed || !a.sellerProject || this.#keptChecked.has(a.id)) continue;
+      this.#keptChecked.set(a.id, now);
+      try {
+        const raw = await k.vault.open(
+          a.rawExchangeSealed,
+          recordContext(a.tenant, a.sellerProject, a.id, 'exchange-body'),
+        );
+        const { keyIds, channelIdentifier } = keyRefsIn(raw.toString('utf8'));
+        const account = channelIdentifier ?? a.channelIdentifier;
+        if (keyIds.length === 0 || !account) continue;
+        const upstream = await k.noon.apiUsers.listCredentials({ channelIdentifier: account });
+        if (upstream.some((key) => key.active && keyIds.includes(key.keyId))) continue;
+        if (await k.store.resolveAttempt(a.id, 'key-removed', k.now())) {
+          dropped++;
+          k.log({
+            level: 'info',
+            msg: 'kept answer dropped: its key is no longer active upstream',
+            attemptId: a.id,
+            sellerProject: a.sellerProject,
+          });
+        }
+      } catch (e) {
+        k.log({
+          level: 'warn',
+          msg: 'could not check the key of a kept answer; will retry',
+          attemptId: a.id,
+          code: logCode(e),
+        });
+      }
+    }
+    return dropped;
   }
 
   /** Moves one stuck attempt on, and counts what this pass did. */

@@ -2,7 +2,7 @@
 
 import type { NoonApiUsers, NoonClient, NoonOAuth, Whoami } from '../client/index.js';
 import type { AttemptStatus, Connection, Store } from '../store/index.js';
-import type { Vault } from '../vault/index.js';
+import type { SigningKeyStore, Vault } from '../vault/index.js';
 import type { AttemptErrorCode } from './errors.js';
 import type { ConnectEvent } from './events.js';
 
@@ -77,6 +77,20 @@ export interface ConnectorOptions {
   >;
   /** Seller sessions kept with their imported keys (LRU). */
   sellerSessionCacheSize?: number;
+  /**
+   * Where sellers' private keys go (opt-in), e.g. `Pkcs11KeyProvider.signingKeys()`: each new key is imported
+   * there right after its raw answer is committed, the stored key file keeps no private key, and every login for
+   * the seller is signed there. Rotation and disconnect destroy the key there too. Default: keys stay sealed in
+   * the store.
+   */
+  signingKeys?: SigningKeyStore;
+  /**
+   * Retention, run by the reconciler: ended attempts, delivered events and their deliveries older than `afterMs`
+   * are purged in batches of `batchSize` rows (default 200), at most `maxBatches` batches a pass (default 1000),
+   * with a short pause between batches so the connect flow's own queries are never queued behind more than one.
+   * A key's raw answer kept for an operator stays, with its attempt, until it is resolved. Default: none.
+   */
+  retention?: { afterMs: number; batchSize?: number; maxBatches?: number };
 }
 
 /** How a failed callback ended: the attempt's error code, or the status it ended in. */

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectHandler } from './handler.js';
 import { sendWebResponse, toWebRequest } from './node.js';
+import { badTargetResponse, isPlainTarget } from './target.js';
 
 /**
  * An Express 5 middleware that answers the connect paths and calls `next()` for everything else. Mounted under
@@ -22,7 +23,13 @@ export function connectMiddleware(handler: ConnectHandler) {
     next: (err?: unknown) => void,
   ): void => {
     // Express strips the mount path from `req.url` in `app.use('/connect', …)`; the handler matches full paths.
-    toWebRequest(req, undefined, req.originalUrl ?? req.url)
+    const target = req.originalUrl ?? req.url ?? '/';
+    // H5: a target that is not a plain absolute path (`//…`, `\`, dot segments) is refused, not routed.
+    if (!isPlainTarget(target)) {
+      sendWebResponse(res, badTargetResponse()).catch(next);
+      return;
+    }
+    toWebRequest(req, undefined, target)
       .then(handler)
       .then((r) => (r ? sendWebResponse(res, r) : next()))
       .catch(next);

@@ -2,6 +2,7 @@
 
 import type { ConnectHandler } from './handler.js';
 import { type NodeRequestLike, toWebRequest } from './node.js';
+import { badTargetResponse, isPlainTarget } from './target.js';
 
 /** The part of a Fastify reply the plugin uses. */
 export interface FastifyReplyLike {
@@ -55,7 +56,10 @@ export function registerConnectRoutes(
       method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'],
       url: `${basePath.replace(/\/+$/, '')}/*`,
       handler: async (request, reply) => {
-        const r = await handler(await toWebRequest(request.raw));
+        // H5: a target that is not a plain absolute path (`//…`, `\`, dot segments) is refused, not routed.
+        const r = isPlainTarget(request.raw.url ?? '/')
+          ? await handler(await toWebRequest(request.raw))
+          : badTargetResponse();
         if (!r) {
           reply.callNotFound();
           return reply;

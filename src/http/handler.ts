@@ -3,6 +3,7 @@
 
 import { type CallbackOutcome, ConnectError, type Connector } from '../connect/index.js';
 import { htmlResponse, PAGE_HEADERS, type PageContent } from './pages.js';
+import { badTargetResponse } from './target.js';
 
 /** Who is connecting, as `authorizeStart` decides it from the integrator's own authentication. */
 export interface StartParams {
@@ -176,6 +177,8 @@ export function createConnectHandler(options: ConnectHandlerOptions): ConnectHan
     } catch {
       return undefined;
     }
+    // H5: `//…` is a host to URL resolution; whatever put it in the path, no route may be chosen from it.
+    if (path.startsWith('//')) return badTargetResponse();
     try {
       if (path === `${base}/callback`) return outcomeResponse(await connector.callback(request), base);
       if (path === `${base}/start`) {

@@ -9,3 +9,4 @@ export {
 } from './handler.js';
 export { sendWebResponse, toNodeListener, toWebRequest } from './node.js';
 export { htmlResponse, PAGE_HEADERS, renderPage } from './pages.js';
+export { badTargetResponse, isPlainTarget } from './target.js';

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { deferredPrototype } from './deferred.js';
 import type { ConnectHandler } from './handler.js';
 import { lightParts } from './light-response.js';
+import { badTargetResponse, isPlainTarget } from './target.js';
 
 /** What the conversion reads of a node request (an http/1.1 `IncomingMessage` or an http2 request). */
 export interface NodeRequestLike {
@@ -177,7 +178,11 @@ export async function toWebRequest(
   origin = 'http://localhost',
   target: string = req.url ?? '/',
 ): Promise<Request> {
-  const url = new URL(target, origin);
+  // A path is appended to the origin, never resolved against it: resolved, `//connect/api/x` would name the host
+  // `connect` and the path `/api/x` (the adapters refuse such targets; this keeps every other caller safe too).
+  const url = target.startsWith('/')
+    ? new URL(`${new URL(origin).origin}${target}`)
+    : new URL(target, origin);
   const method = req.method ?? 'GET';
   const fields: LazyFields = {
     method,
@@ -191,8 +196,20 @@ export async function toWebRequest(
     [FIELDS]: { value: fields },
   }) as LazyRequest;
   // Fetch refuses a URL with credentials; refuse it here, as building the Request would.
-  if (!lazyRequestsAccepted || url.username !== '' || url.password !== '') return realOf(request);
-  return request;
+  const out = !lazyRequestsAccepted || url.username !== '' || url.password !== '' ? realOf(request) : request;
+  targets.set(out, target);
+  return out;
+}
+
+/** The request target each request made by {@link toWebRequest} was built from, as the client sent it. */
+const targets = new WeakMap<Request, string>();
+
+/**
+ * The request target a request was built from by {@link toWebRequest} (URL parsing has since folded dot
+ * segments and backslashes into its `url`); undefined for a request made any other way.
+ */
+export function requestTargetOf(request: Request): string | undefined {
+  return targets.get(request);
 }
 
 /** Writes a Web Response to a node response. */
@@ -249,6 +266,11 @@ export function toNodeListener(
     if (req.httpVersionMajor < 1) {
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' });
       res.end('bad request');
+      return;
+    }
+    // H5: a target that is not a plain absolute path (`//…`, `\`, dot segments) is refused before any routing.
+    if (!isPlainTarget(req.url ?? '/')) {
+      sendWebResponse(res, badTargetResponse()).catch(() => res.end());
       return;
     }
     // The request line's target is kept whole: the handler judges its length and characters (C4).

@@ -8,6 +8,7 @@ import { issueCode, issueDenial } from './endpoints/consent.js';
 import { AdminTokenRequired, InvalidArgument, MethodNotAllowed, NotFound } from './errors.js';
 import type { Faults } from './faults.js';
 import { addClient, addIntegrator, addSeller, type Fixtures, parseConfig } from './fixtures.js';
+import { checkAdminRequest } from './guard.js';
 import { json, type SandboxRequest, type SandboxResponse } from './http.js';
 import type { Journal } from './journal.js';
 import type { KeyPool } from './key-pool.js';
@@ -54,6 +55,8 @@ function asTypeError<T>(fn: () => T): T {
 
 export function createAdmin(d: AdminDeps): (req: SandboxRequest) => Promise<SandboxResponse> {
   return async (req) => {
+    // H7: no page of another origin, and JSON bodies only (a cross-site form or text/plain post needs no preflight).
+    checkAdminRequest(req);
     if (d.adminToken !== undefined) {
       const presented = Buffer.from(String(req.headers.authorization ?? ''));
       const expected = Buffer.from(`Bearer ${d.adminToken}`);

@@ -1,7 +1,7 @@
 // Where the sandbox keeps its state: in memory, or written through to a SQLite file (`--data`) so a restart
 // keeps projects, accounts, keys, codes, tokens, sessions and the ledger.
 
-import { openSqliteDatabase } from '../store/sqlite-binding.js';
+import { createDatabaseFile, openSqliteDatabase } from '../store/sqlite-binding.js';
 
 /** One kind of record, keyed by id. Values are copied in and out as JSON when a file backs them. */
 export interface Table<T> {
@@ -53,6 +53,7 @@ export function memoryRecords(): RecordStore {
 
 /** Memory tables mirrored to SQLite: reads come from memory, every write is written through at once. */
 export function sqliteRecords(file: string): RecordStore {
+  createDatabaseFile(file);
   const db = openSqliteDatabase(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

@@ -29,6 +29,7 @@ import {
   type SellerConfig,
   type SellerFixture,
 } from './fixtures.js';
+import { hostCheck } from './guard.js';
 import { Journal } from './journal.js';
 import { KeyPool } from './key-pool.js';
 import type { LedgerEntry } from './model.js';
@@ -163,7 +164,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     typeof options.config === 'string'
       ? loadConfigFile(options.config)
       : parseConfig(options.config ?? DEFAULT_CONFIG);
-  if (options.data) mkdirSync(dirname(options.data), { recursive: true });
+  if (options.data) mkdirSync(dirname(options.data), { recursive: true, mode: 0o700 });
   const records = options.data ? sqliteRecords(options.data) : memoryRecords();
   const pool = new KeyPool({ size: options.poolSize ?? 8, cacheDir: options.keyCacheDir });
   const world = new World(records, clock, random, pool);
@@ -254,6 +255,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     journal,
     gatewayLimiter: () => gatewayLimiter,
     admin,
+    hostAllowed: hostCheck(options.host ?? '127.0.0.1'),
     onError:
       options.onError ??
       ((e) =>

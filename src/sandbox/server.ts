@@ -19,6 +19,7 @@ import {
   MethodNotAllowed,
   NotFound,
   PayloadTooLarge,
+  PermissionDenied,
   RateLimited,
   SandboxError,
   Unavailable,
@@ -71,6 +72,8 @@ export interface ServerParts {
   gatewayLimiter: () => WindowCounter | undefined;
   admin: (req: SandboxRequest) => Promise<SandboxResponse>;
   onError: (err: unknown) => void;
+  /** Whether the admin API may answer a `Host` header (see guard.ts; default: any). */
+  hostAllowed?: (host: string | undefined) => boolean;
 }
 
 function indexPage(): string {
@@ -208,6 +211,9 @@ export function createListener(parts: ServerParts) {
     };
 
     try {
+      // H7: the admin API under a DNS name rebound to this loopback sandbox is refused before anything is read.
+      if (isAdmin && parts.hostAllowed && !parts.hostAllowed(nreq.headers.host))
+        throw new PermissionDenied('this sandbox answers only loopback host names');
       let body: Buffer;
       try {
         body =

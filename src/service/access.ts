@@ -1,6 +1,6 @@
 // The request checks the REST API, /metrics and the dashboard share: the constant-time comparison of a presented
-// secret (bearer token, admin token), the bearer token of an `Authorization` header, and the host a request
-// was addressed to.
+// secret (bearer token, admin token), the bearer token of an `Authorization` header, the host a request was
+// addressed to, and the client address a request came from.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 
@@ -39,4 +39,32 @@ export function hostName(request: Request): string | undefined {
   const host = request.headers.get('host');
   if (host === null) return undefined;
   return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '');
+}
+
+/** An address as a limit key: IPv4-mapped IPv6 as plain IPv4, brackets and ports gone; anything odd is `unknown`. */
+function addressKey(raw: string | undefined): string {
+  let a = (raw ?? '').trim();
+  if (a.startsWith('[')) a = a.slice(1, a.indexOf(']') > 0 ? a.indexOf(']') : undefined);
+  else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(a)) a = a.slice(0, a.lastIndexOf(':'));
+  if (a.toLowerCase().startsWith('::ffff:') && a.includes('.')) a = a.slice(7);
+  return /^[0-9A-Fa-f:.]{2,45}$/.test(a) ? a.toLowerCase() : 'unknown';
+}
+
+/**
+ * The client's address: the socket's, or, behind `trustedProxies` proxies, the `X-Forwarded-For` entry that
+ * the farthest trusted proxy appended (counted from the right, the socket's peer being the nearest proxy).
+ * Entries further left were written by the client itself and are never believed.
+ */
+export function clientAddress(
+  socketAddress: string | undefined,
+  forwardedFor: string | null,
+  trustedProxies: number,
+): string {
+  if (trustedProxies <= 0) return addressKey(socketAddress);
+  const hops = (forwardedFor ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const chain = [...hops, socketAddress ?? ''];
+  return addressKey(chain[Math.max(0, chain.length - 1 - trustedProxies)]);
 }

@@ -1,12 +1,21 @@
 // The service's configuration: read from the environment once, at start, with every problem listed together.
 
 import { isLoopbackHost } from '../client/index.js';
+import type { Pkcs11EnvConfig } from '../vault/index.js';
+import {
+  checkExposure,
+  checkTokens,
+  EXPOSURE_ENV_VARS,
+  type ExposureSettings,
+  readExposureSettings,
+} from './config-exposure.js';
+import { PKCS11_ENV_VARS, readMasterKeySource } from './config-master-key.js';
 
 /** `dev` relaxes what only matters off one machine (tokens optional on loopback); `production` insists. */
 export type Mode = 'dev' | 'production';
 
 /** The service's configuration, as {@link parseConfig} reads it from the environment (frozen). */
-export interface ServiceConfig {
+export interface ServiceConfig extends ExposureSettings {
   mode: Mode;
   host: string;
   port: number;
@@ -26,6 +35,8 @@ export interface ServiceConfig {
   /** Master key config: a base64 key, or JSON `{current, keys}`; or a file holding either. */
   masterKey: string | undefined;
   masterKeyFile: string | undefined;
+  /** The PKCS#11 token holding the master key instead (the NOON_CONNECT_PKCS11_ variables). */
+  pkcs11?: Pkcs11EnvConfig | undefined;
   /** Dashboard sign-in token; optional only in dev. */
   adminToken: string | undefined;
   /** Bearer token for the REST API; optional only in dev. */
@@ -69,6 +80,7 @@ export const ENV_VARS: readonly [string, string][] = [
   ['NOON_CONNECT_STORE', 'sqlite:<path> or postgres://… (default sqlite:.data/connect.db)'],
   ['NOON_CONNECT_MASTER_KEY', 'master key: base64 32 bytes, or JSON {"current","keys"}'],
   ['NOON_CONNECT_MASTER_KEY_FILE', 'file holding the master key instead'],
+  ...PKCS11_ENV_VARS,
   ['NOON_CONNECT_ADMIN_TOKEN', 'dashboard sign-in token (required outside dev; at least 24 characters)'],
   ['NOON_CONNECT_API_TOKEN', 'bearer token for the REST API (required outside dev; at least 24 characters)'],
   ['NOON_CONNECT_WEBHOOK_URLS', 'comma-separated webhook endpoints'],
@@ -78,6 +90,7 @@ export const ENV_VARS: readonly [string, string][] = [
   ['NOON_CONNECT_LOG', 'pretty or json (default: pretty in dev, json otherwise)'],
   ['NOON_CONNECT_LOG_LEVEL', 'debug | info | warn | error (default info)'],
   ['NOON_CONNECT_RECONCILE_INTERVAL_MS', 'how often the reconciler runs (default 60000)'],
+  ...EXPOSURE_ENV_VARS,
 ];
 
 function httpsUnlessLoopback(url: string, what: string, problems: string[], production: boolean): void {
@@ -166,23 +179,14 @@ export function parseConfig(
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+|[^:]+)$/.test(storeUrl))
     problems.push('NOON_CONNECT_STORE must be sqlite:<path>, a path, or postgres://…');
 
-  const masterKey = get('NOON_CONNECT_MASTER_KEY') ?? defaults.masterKey;
-  const masterKeyFile = get('NOON_CONNECT_MASTER_KEY_FILE') ?? defaults.masterKeyFile;
-  if (!masterKey && !masterKeyFile)
-    problems.push('a master key is required: NOON_CONNECT_MASTER_KEY or NOON_CONNECT_MASTER_KEY_FILE');
-  if (masterKey && masterKeyFile)
-    problems.push('set only one of NOON_CONNECT_MASTER_KEY and NOON_CONNECT_MASTER_KEY_FILE');
+  const { masterKey, masterKeyFile, pkcs11 } = readMasterKeySource(env, defaults, problems);
 
   const adminToken = get('NOON_CONNECT_ADMIN_TOKEN') ?? defaults.adminToken;
   const apiToken = get('NOON_CONNECT_API_TOKEN') ?? defaults.apiToken;
   if (production && !adminToken) problems.push('NOON_CONNECT_ADMIN_TOKEN is required outside dev');
   if (production && !apiToken) problems.push('NOON_CONNECT_API_TOKEN is required outside dev');
-  for (const [k, v] of [
-    ['NOON_CONNECT_ADMIN_TOKEN', adminToken],
-    ['NOON_CONNECT_API_TOKEN', apiToken],
-  ] as const) {
-    if (v !== undefined && v.length < 24) problems.push(`${k} must be at least 24 characters`);
-  }
+  checkTokens(adminToken, apiToken, problems);
+  checkExposure({ mode, host, publicUrl, noonEnv, adminToken, apiToken }, problems);
 
   const webhookUrls = (get('NOON_CONNECT_WEBHOOK_URLS') ?? '')
     .split(',')
@@ -218,8 +222,11 @@ export function parseConfig(
   if (!Number.isInteger(reconcileIntervalMs) || reconcileIntervalMs < 1000)
     problems.push('NOON_CONNECT_RECONCILE_INTERVAL_MS must be an integer ≥ 1000');
 
+  const exposure = readExposureSettings(get, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
+    ...exposure,
     mode,
     host,
     port,
@@ -234,6 +241,7 @@ export function parseConfig(
     storeUrl,
     masterKey,
     masterKeyFile,
+    pkcs11,
     adminToken,
     apiToken,
     webhookUrls,

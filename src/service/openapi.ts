@@ -13,6 +13,7 @@ const ERROR_CODES = [
   'UNAUTHORIZED',
   'INVALID_REQUEST',
   'TENANT_MISMATCH',
+  'FORBIDDEN',
   'NOT_FOUND',
   'METHOD_NOT_ALLOWED',
   'PAYLOAD_TOO_LARGE',
@@ -110,6 +111,17 @@ const schemas = {
         description: 'A relative path under one of the allowed return paths; where the browser ends.',
       },
       connection_id: { type: 'string', description: 'Reconnect this connection (same tenant).' },
+      confirm: {
+        type: 'boolean',
+        description:
+          'For links sent by e-mail: opening the link shows a Continue button, and only its POST starts (and uses up) the link, so a mail scanner that opens every URL starts nothing.',
+      },
+      expires_in: {
+        type: 'integer',
+        minimum: 60,
+        maximum: 604800,
+        description: 'Lifetime in seconds (default: NOON_CONNECT_LINK_TTL_MS).',
+      },
     },
   },
   ConnectLink: {
@@ -214,7 +226,9 @@ const responses = {
     ...errorResponse('No bearer token, or not the configured one.'),
     headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
   },
-  Forbidden: errorResponse('TENANT_MISMATCH: the request names a tenant other than X-Noon-Connect-Tenant.'),
+  Forbidden: errorResponse(
+    'TENANT_MISMATCH: the request names a tenant other than X-Noon-Connect-Tenant; FORBIDDEN: a browser page of another origin sent it.',
+  ),
   ConnectionNotFound: errorResponse('CONNECTION_NOT_FOUND: no such connection, or another tenant’s.'),
   Conflict: errorResponse('CONNECTION_INACTIVE or KEY_LIMIT.'),
   UnsupportedMediaType: errorResponse('UNSUPPORTED_MEDIA_TYPE: the body is not application/json.'),

@@ -2,30 +2,46 @@
 // endpoints, the dashboard, the REST API and the operations endpoints, runs the reconciler and the webhook
 // worker, and shuts down gracefully (in-flight callbacks finish first).
 
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { loadCredentials, NoonClient, type NoonLogEntry } from '../client/index.js';
 import { type Connector, createConnector, WebhookWorker } from '../connect/index.js';
-import { createConnectHandler } from '../http/index.js';
+import { badTargetResponse, createConnectHandler, isPlainTarget } from '../http/index.js';
 import { sendWebResponse, toWebRequest } from '../http/node.js';
 import { openStore, type Store } from '../store/index.js';
 import type { Vault } from '../vault/index.js';
-import { BEARER_CHALLENGE, bearerToken, secretMatcher } from './access.js';
+import { BEARER_CHALLENGE, bearerToken, clientAddress, secretMatcher } from './access.js';
 import { createApiHandler } from './api/index.js';
 import type { ServiceConfig } from './config.js';
+import { serviceStartAuthorizer } from './connect-start.js';
 import { createDashboardHandler } from './dashboard/index.js';
+import { StoreLimits } from './limits.js';
 import { ConnectLinks } from './links.js';
 import { createLogger } from './logging.js';
+import { checkMasterKeySafety } from './master-key-safety.js';
 import { type ServiceMetrics, serviceMetrics, upstreamEndpointLabel } from './metrics.js';
 import {
+  closeKeyProvider,
   connectorOptions,
   integratorParts,
   noonEnvironment,
+  openKeyProvider,
   openVaultOn,
-  readMasterKey,
+  type ServiceKeyProvider,
   storeFailure,
 } from './wiring.js';
+
+/**
+ * The secrets requests are checked against: the configured tokens or, in dev mode without them, a secret made
+ * at each start (`devToken`) that stands in for the missing ones.
+ */
+export interface ServiceAccess {
+  adminToken: string | undefined;
+  apiToken: string | undefined;
+  devToken: string | undefined;
+}
 
 /** What the dashboard and the REST API share. */
 export interface ServiceContext {
@@ -35,6 +51,11 @@ export interface ServiceContext {
   logger: Logger;
   metrics: ServiceMetrics;
   links: ConnectLinks;
+  access: ServiceAccess;
+  /** Limits counted in the store (every instance together). */
+  limits: StoreLimits;
+  /** The client address of a request (the socket's, or through the configured trusted proxies). */
+  clientAddress(request: Request): string;
   now(): number;
 }
 
@@ -51,6 +72,10 @@ export interface Service {
   close(): Promise<void>;
   /** Runs the reconciler once now. */
   reconcile(): ReturnType<Connector['reconcile']>;
+  /** Dev mode without tokens: the secret made at this start, which signs in and authorizes API calls. */
+  readonly devToken: string | undefined;
+  /** Dev mode without an admin token: the link that signs a browser in (printed by `noon-connect dev`). */
+  readonly signInUrl: string | undefined;
 }
 
 /** What a caller (usually a test) may inject into {@link createService}. */
@@ -116,10 +141,16 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   const now = deps.clock ? () => deps.clock!.now() : Date.now;
   const metrics = serviceMetrics();
 
-  // Master key first: without the right one nothing else may start, and nothing is written (K5).
-  let providerOptions: Awaited<ReturnType<typeof readMasterKey>>;
+  // Master key first: without the right one nothing else may start, and nothing is written (K5). A key that is
+  // not random, or a key file others may read, is refused before it is used (H6).
   try {
-    providerOptions = await readMasterKey(config);
+    await checkMasterKeySafety(config);
+  } catch (e) {
+    throw new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY');
+  }
+  let provider: ServiceKeyProvider;
+  try {
+    provider = await openKeyProvider(config);
   } catch (e) {
     throw new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY');
   }
@@ -127,15 +158,17 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   try {
     store = await openStore(config.storeUrl);
   } catch (e) {
+    closeKeyProvider(provider);
     throw new StartupError(`store: cannot open (${storeFailure(e, config.storeUrl)})`, 'STORE');
   }
   const fail = async (e: StartupError): Promise<never> => {
     await store.close().catch(() => {});
+    closeKeyProvider(provider);
     throw e;
   };
   let vault: Vault;
   try {
-    vault = await openVaultOn(store, providerOptions);
+    vault = await openVaultOn(store, provider);
   } catch (e) {
     return fail(new StartupError(`master key: ${(e as Error).message}`, 'MASTER_KEY'));
   }
@@ -194,7 +227,8 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   let connector: Connector;
   try {
     connector = await createConnector({
-      ...connectorOptions(config, { noon, store, vault, logger }),
+      ...connectorOptions(config, { noon, store, vault, logger, provider }),
+      retention: { afterMs: config.retentionMs },
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.stepHook ? { stepHook: deps.stepHook } : {}),
       onEvent: (e) => {
@@ -207,35 +241,56 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
     return fail(new StartupError(`connector: ${(e as Error).message}`, 'NOON'));
   }
   metrics.orphans.collectWith(() => store.countAttempts(['ORPHAN_SUSPECTED', 'NEEDS_RECONNECT']));
-  metrics.needsAttention.collectWith(() => store.countAttempts(['NEEDS_ATTENTION']));
+  metrics.needsAttention.collectWith(() => store.countAttempts(['NEEDS_ATTENTION'], { unresolved: true }));
 
-  const links = await ConnectLinks.create({ store, vault, publicUrl: config.publicUrl, now });
-  const context: ServiceContext = { config, connector, store, logger, metrics, links, now };
+  const links = await ConnectLinks.create({
+    store,
+    vault,
+    publicUrl: config.publicUrl,
+    now,
+    ttlMs: config.linkTtlMs,
+    maxStarts: config.linkMaxStarts,
+  });
+  // H1: without tokens, dev mode is guarded by a secret made now; a same-host proxy cannot supply it.
+  const devToken =
+    config.mode === 'dev' && (config.adminToken === undefined || config.apiToken === undefined)
+      ? randomBytes(32).toString('base64url')
+      : undefined;
+  const access: ServiceAccess = {
+    adminToken: config.adminToken ?? devToken,
+    apiToken: config.apiToken ?? devToken,
+    devToken,
+  };
+  // The socket address of each request the listener hands on (requests made in process have none).
+  const socketAddresses = new WeakMap<Request, string>();
+  const context: ServiceContext = {
+    config,
+    connector,
+    store,
+    logger,
+    metrics,
+    links,
+    access,
+    limits: new StoreLimits(store, now),
+    clientAddress: (request) =>
+      clientAddress(
+        socketAddresses.get(request),
+        request.headers.get('x-forwarded-for'),
+        config.trustedProxies,
+      ),
+    now,
+  };
 
   const connectHandler = createConnectHandler({
     connector,
-    authorizeStart: async (req) => {
-      const params = links.verify(new URL(req.url).searchParams.get('t'));
-      if (!params) {
-        return new Response('This connect link is not valid or has expired. Ask for a new one.', {
-          status: 400,
-          headers: {
-            'content-type': 'text/plain; charset=utf-8',
-            'cache-control': 'no-store',
-            ...SECURITY_HEADERS,
-          },
-        });
-      }
-      metrics.connectsStarted.inc();
-      return params;
-    },
+    authorizeStart: serviceStartAuthorizer(context),
     onError: (e) =>
       logger.error({ code: (e as { code?: string }).code ?? (e as Error).name }, 'connect handler error'),
   });
   const api = createApiHandler(context);
   const dashboard = createDashboardHandler(context);
 
-  const scrapeTokenMatches = secretMatcher(config.apiToken);
+  const scrapeTokenMatches = secretMatcher(access.apiToken);
   let ready = true;
   let draining = false;
   const fetchHandler = async (request: Request): Promise<Response> => {
@@ -254,7 +309,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
       if (path === '/metrics') {
         // With an API token configured, scrapes must present it (Prometheus: authorization.credentials).
         const token = bearerToken(request);
-        if (config.apiToken !== undefined && (token === undefined || !scrapeTokenMatches(token))) {
+        if (access.apiToken !== undefined && (token === undefined || !scrapeTokenMatches(token))) {
           return new Response('unauthorized\n', {
             status: 401,
             headers: { 'www-authenticate': BEARER_CHALLENGE, 'cache-control': 'no-store' },
@@ -310,13 +365,25 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   let server: Server | undefined;
   let url = config.publicUrl;
   let inFlight = 0;
+  const headers: Record<string, string> = { ...SECURITY_HEADERS };
+  // H8: browsers that reached the public URL over https keep to https (behind a TLS-terminating proxy too).
+  if (config.publicUrl.startsWith('https:') && config.hstsMaxAge > 0)
+    headers['strict-transport-security'] = `max-age=${config.hstsMaxAge}`;
   if (deps.listen ?? true) {
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       inFlight++;
       res.once('close', () => inFlight--);
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      // H5: `//connect/api/…` must not become host `connect` and path `/api/…`; nothing is routed from it.
+      if (!isPlainTarget(req.url ?? '/')) {
+        sendWebResponse(res, badTargetResponse()).catch(() => res.end());
+        return;
+      }
       toWebRequest(req, config.publicUrl)
-        .then(fetchHandler)
+        .then((request) => {
+          if (req.socket.remoteAddress) socketAddresses.set(request, req.socket.remoteAddress);
+          return fetchHandler(request);
+        })
         .then((r) => sendWebResponse(res, r))
         .catch(() => {
           if (!res.headersSent) res.writeHead(500);
@@ -348,6 +415,11 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   return {
     url,
     context,
+    devToken,
+    signInUrl:
+      devToken !== undefined && config.adminToken === undefined
+        ? `${config.publicUrl}/sign-in?token=${devToken}`
+        : undefined,
     fetch: fetchHandler,
     reconcile: () => connector.reconcile(),
     close() {
@@ -370,6 +442,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
         await closed;
         await client.close().catch(() => {});
         await store.close();
+        closeKeyProvider(provider);
         logger.info('stopped');
       })();
       return closing;

@@ -13,8 +13,11 @@ import {
 import type { ConnectorLogEntry, ConnectorOptions, NoonParts } from '../connect/index.js';
 import { metaOf, type Store } from '../store/index.js';
 import {
+  type KeyProvider,
   LocalKeyProvider,
   type LocalKeyProviderOptions,
+  openPkcs11KeyProvider,
+  Pkcs11KeyProvider,
   parseKeyConfig,
   readKeyConfigFile,
   Vault,
@@ -39,9 +42,33 @@ export function readMasterKey(c: ServiceConfig): Promise<LocalKeyProviderOptions
     : Promise.resolve().then(() => parseKeyConfig(c.masterKey));
 }
 
-/** The vault over the store's meta table: a missing, wrong or changed master key refuses and writes nothing. */
-export function openVaultOn(store: Store, options: LocalKeyProviderOptions): Promise<Vault> {
-  return Vault.open({ provider: new LocalKeyProvider(options), meta: metaOf(store) });
+/** Where the configured master key lives: in process (a key or key file) or in a PKCS#11 token. */
+export type ServiceKeyProvider = LocalKeyProvider | Pkcs11KeyProvider;
+
+/**
+ * The key provider the configuration names: the PKCS#11 token (logged in, every key label checked) or the local
+ * master key versions. Close it with {@link closeKeyProvider} when the process is done with it.
+ */
+export async function openKeyProvider(c: ServiceConfig): Promise<ServiceKeyProvider> {
+  if (c.pkcs11) return openPkcs11KeyProvider(c.pkcs11);
+  return new LocalKeyProvider(await readMasterKey(c));
+}
+
+/** Logs out of the token and releases its module (nothing to do for a local provider). Idempotent. */
+export function closeKeyProvider(p: KeyProvider | undefined): void {
+  if (p instanceof Pkcs11KeyProvider) p.close();
+}
+
+/**
+ * The vault over the store's meta table: a missing, wrong or changed master key refuses and writes nothing.
+ * Takes an open provider (see {@link openKeyProvider}), or local master key versions.
+ */
+export function openVaultOn(store: Store, source: KeyProvider | LocalKeyProviderOptions): Promise<Vault> {
+  const provider =
+    typeof (source as KeyProvider).wrap === 'function'
+      ? (source as KeyProvider)
+      : new LocalKeyProvider(source as LocalKeyProviderOptions);
+  return Vault.open({ provider, meta: metaOf(store) });
 }
 
 /** The integrator's session and the OAuth and API User Service calls made over it. */
@@ -59,12 +86,17 @@ export function integratorParts(
   };
 }
 
-/** Connector options every process of one deployment shares (environment, URLs, webhooks, logging). */
+/**
+ * Connector options every process of one deployment shares (environment, URLs, webhooks, logging, and with
+ * NOON_CONNECT_PKCS11_SELLER_KEYS=true the token as the sellers' signing-key store).
+ */
 export function connectorOptions(
   c: ServiceConfig,
-  o: { noon: NoonParts; store: Store; vault: Vault; logger: Logger },
+  o: { noon: NoonParts; store: Store; vault: Vault; logger: Logger; provider?: KeyProvider },
 ): ConnectorOptions {
+  const sellerKeysInToken = c.pkcs11?.sellerKeys === true && o.provider instanceof Pkcs11KeyProvider;
   return {
+    ...(sellerKeysInToken ? { signingKeys: (o.provider as Pkcs11KeyProvider).signingKeys() } : {}),
     noon: { client: o.noon.client, oauth: o.noon.oauth, apiUsers: o.noon.apiUsers },
     store: o.store,
     vault: o.vault,

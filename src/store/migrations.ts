@@ -164,4 +164,24 @@ export const MIGRATIONS: readonly Migration[] = [
        WHERE error_code LIKE 'HTTP_%'`,
     ],
   },
+  {
+    version: 3,
+    name: 'shared counters and limit windows; resolution of attempts kept for an operator',
+    statements: [
+      // Every instance counts in the same rows, so limits and single-use links hold across instances and
+      // restarts. A row is one named count in one window; `expires_at` says when it may be purged.
+      `CREATE TABLE nc_counters (
+        name TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        hits BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (name, window_start)
+      )`,
+      `CREATE INDEX nc_counters_expiry ON nc_counters (expires_at)`,
+      // An operator (or the reconciler, once the key is gone upstream) resolves an attempt that kept a key's
+      // raw answer; only then is that answer dropped and the attempt left to retention.
+      `ALTER TABLE nc_attempts ADD COLUMN resolved_at BIGINT`,
+      `ALTER TABLE nc_attempts ADD COLUMN resolution TEXT`,
+    ],
+  },
 ];

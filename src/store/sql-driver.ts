@@ -17,4 +17,6 @@ export interface SqlDriver extends SqlExecutor {
   /** Runs migration DDL under a lock that other processes starting at once also take. */
   migrationLock<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** Has the engine drop old copies of deleted rows it can reach (see `Store.scrub`). */
+  scrub?(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import type {
   Attempt,
   AttemptKind,
   AttemptPatch,
+  AttemptResolution,
   AttemptStatus,
   Connection,
   ConnectionStatus,
@@ -45,6 +46,8 @@ export function attemptFrom(r: Row): Attempt {
     exchangeSends: num(r.exchange_sends),
     errorCode: strOrNull(r.error_code),
     errorDetail: strOrNull(r.error_detail),
+    resolvedAt: numOrNull(r.resolved_at),
+    resolution: strOrNull(r.resolution) as AttemptResolution | null,
   };
 }
 

@@ -20,6 +20,7 @@ import {
 import type {
   Attempt,
   AttemptPatch,
+  AttemptResolution,
   AttemptStatus,
   ClaimResult,
   Connection,
@@ -29,10 +30,27 @@ import type {
   EventRecord,
   NewAttempt,
   NewEvent,
+  PurgeResult,
+  RetentionCounts,
   SealedValue,
   SideEffects,
   Store,
 } from './types.js';
+import { TERMINAL_STATUSES } from './types.js';
+
+/**
+ * An ended attempt retention may delete: last updated before the cut-off and holding no sealed value. An
+ * unresolved NEEDS_ATTENTION attempt holds its raw answer (perhaps the only copy of a live key) and stays.
+ * Parameters: the terminal statuses, then the cut-off.
+ */
+const PURGEABLE_ATTEMPT = `status IN (${TERMINAL_STATUSES.map(() => '?').join(', ')}) AND updated_at < ?
+  AND raw_exchange_sealed IS NULL AND access_token_sealed IS NULL
+  AND (status <> 'NEEDS_ATTENTION' OR resolved_at IS NOT NULL)`;
+/** A delivery that reached its endpoint before the cut-off; pending ones are the webhook worker's. */
+const PURGEABLE_DELIVERY = 'delivered_at IS NOT NULL AND delivered_at < ?';
+/** An event older than the cut-off that no delivery row (pending, or not yet purged) still needs. */
+const PURGEABLE_EVENT =
+  'created_at < ? AND NOT EXISTS (SELECT 1 FROM nc_deliveries d WHERE d.event_id = nc_events.id)';
 
 async function insertEvents(tx: SqlExecutor, events: readonly NewEvent[] | undefined): Promise<void> {
   for (const e of events ?? []) {
@@ -106,6 +124,10 @@ export class SqlStore implements Store {
 
   async ping(): Promise<void> {
     await this.#db.all('SELECT 1 AS ok');
+  }
+
+  async scrub(): Promise<void> {
+    await this.#db.scrub?.();
   }
 
   // --- meta -----------------------------------------------------------------------------------------
@@ -230,6 +252,7 @@ export class SqlStore implements Store {
       .in('status', q.statuses)
       .eq('tenant', q.tenant);
     if (q.updatedBefore !== undefined) w.add('updated_at < ?', q.updatedBefore);
+    if (q.unresolved) w.add('resolved_at IS NULL');
     const rows = await this.#db.all<Row>(
       `SELECT * FROM nc_attempts ${w} ORDER BY ${q.order === 'oldest' ? 'updated_at ASC' : 'created_at DESC'}, id LIMIT ?`,
       [...w.params, q.limit ?? 500],
@@ -237,10 +260,12 @@ export class SqlStore implements Store {
     return rows.map(attemptFrom);
   }
 
-  async countAttempts(statuses: readonly AttemptStatus[]): Promise<number> {
+  async countAttempts(statuses: readonly AttemptStatus[], q: { unresolved?: boolean } = {}): Promise<number> {
     if (statuses.length === 0) return 0;
     const rows = await this.#db.all<{ n: unknown }>(
-      `SELECT COUNT(*) AS n FROM nc_attempts WHERE status IN (${placeholders(statuses.length)})`,
+      `SELECT COUNT(*) AS n FROM nc_attempts WHERE status IN (${placeholders(statuses.length)})${
+        q.unresolved ? ' AND resolved_at IS NULL' : ''
+      }`,
       [...statuses],
     );
     return num(rows[0]?.n ?? 0);
@@ -555,5 +580,89 @@ export class SqlStore implements Store {
       q.limit ?? 200,
     ]);
     return rows.map(deliveryFrom);
+  }
+  // --- shared counters --------------------------------------------------------------------------------
+
+  async hitCounter(name: string, windowStart: number, expiresAt: number, by = 1): Promise<number> {
+    const rows = await this.#db.all<{ hits: unknown }>(
+      `INSERT INTO nc_counters (name, window_start, hits, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name, window_start) DO UPDATE SET hits = nc_counters.hits + excluded.hits,
+         expires_at = CASE WHEN excluded.expires_at > nc_counters.expires_at THEN excluded.expires_at ELSE nc_counters.expires_at END
+       RETURNING hits`,
+      [name, windowStart, by, expiresAt],
+    );
+    return num(rows[0]?.hits ?? 0);
+  }
+
+  async readCounter(name: string, windowStart: number): Promise<number> {
+    const rows = await this.#db.all<{ hits: unknown }>(
+      'SELECT hits FROM nc_counters WHERE name = ? AND window_start = ?',
+      [name, windowStart],
+    );
+    return num(rows[0]?.hits ?? 0);
+  }
+
+  // --- retention ------------------------------------------------------------------------------------
+
+  async resolveAttempt(id: string, resolution: AttemptResolution, now: number): Promise<boolean> {
+    // Durable: the answer may have been the only copy of a key; once the decision is recorded it is gone.
+    return this.#db.transaction(
+      async (tx) =>
+        (await tx.run(
+          `UPDATE nc_attempts SET resolved_at = ?, resolution = ?, raw_exchange_sealed = NULL, updated_at = ?
+           WHERE id = ? AND status = 'NEEDS_ATTENTION' AND resolved_at IS NULL`,
+          [now, resolution, now, id],
+        )) === 1,
+      { durable: true },
+    );
+  }
+
+  async purge(q: { before: number; now: number; limit: number }): Promise<PurgeResult> {
+    const limit = Math.max(1, Math.floor(q.limit));
+    // Each statement is its own short transaction on at most `limit` rows, so callbacks wait for one batch at
+    // most, never for the whole purge. No ORDER BY: any rows past the cut-off will do, and an index scan can stop
+    // at the limit instead of sorting every candidate for each batch.
+    const attempts = await this.#db.run(
+      `DELETE FROM nc_attempts WHERE id IN (
+         SELECT id FROM nc_attempts WHERE ${PURGEABLE_ATTEMPT} LIMIT ?)`,
+      [...TERMINAL_STATUSES, q.before, limit],
+    );
+    const deliveries = await this.#db.run(
+      `DELETE FROM nc_deliveries WHERE (event_id, endpoint) IN (
+         SELECT event_id, endpoint FROM nc_deliveries WHERE ${PURGEABLE_DELIVERY} LIMIT ?)`,
+      [q.before, limit],
+    );
+    const events = await this.#db.run(
+      `DELETE FROM nc_events WHERE id IN (
+         SELECT id FROM nc_events WHERE ${PURGEABLE_EVENT} LIMIT ?)`,
+      [q.before, limit],
+    );
+    const counters = await this.#db.run(
+      `DELETE FROM nc_counters WHERE (name, window_start) IN (
+         SELECT name, window_start FROM nc_counters WHERE expires_at <= ? LIMIT ?)`,
+      [q.now, limit],
+    );
+    return { attempts, events, deliveries, counters };
+  }
+
+  async retentionCounts(before: number): Promise<RetentionCounts> {
+    const count = async (sql: string, params: unknown[] = []) =>
+      num((await this.#db.all<{ n: unknown }>(sql, params))[0]?.n ?? 0);
+    return {
+      attempts: await count('SELECT COUNT(*) AS n FROM nc_attempts'),
+      events: await count('SELECT COUNT(*) AS n FROM nc_events'),
+      deliveries: await count('SELECT COUNT(*) AS n FROM nc_deliveries'),
+      heldAnswers: await count('SELECT COUNT(*) AS n FROM nc_attempts WHERE raw_exchange_sealed IS NOT NULL'),
+      purgeable: {
+        attempts: await count(`SELECT COUNT(*) AS n FROM nc_attempts WHERE ${PURGEABLE_ATTEMPT}`, [
+          ...TERMINAL_STATUSES,
+          before,
+        ]),
+        events: await count(`SELECT COUNT(*) AS n FROM nc_events WHERE ${PURGEABLE_EVENT}`, [before]),
+        deliveries: await count(`SELECT COUNT(*) AS n FROM nc_deliveries WHERE ${PURGEABLE_DELIVERY}`, [
+          before,
+        ]),
+      },
+    };
   }
 }

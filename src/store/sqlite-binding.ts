@@ -2,7 +2,9 @@
 // 22.13+ and 24) wherever it exists, else better-sqlite3, an optional peer for Node.js 20 that is loaded only
 // then. Both are presented in one small shape (better-sqlite3's), so the store and its callers see no difference.
 
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { StoreError } from './errors.js';
 
 /** The part of a SQLite database the store uses (better-sqlite3's shape; `node:sqlite` is adapted to it). */
@@ -180,4 +182,19 @@ export function openSqliteDatabase(path: string, options: OpenSqliteOptions = {}
   }
   const Database = loadBetterSqlite();
   return new Database(path, options.readonly ? { readonly: true, fileMustExist: true } : {});
+}
+
+/**
+ * Creates a missing database file (and its folder) readable by this user only: the folder 0700, the file 0600.
+ * SQLite gives its -wal, -shm and journal files the database file's mode, so they are 0600 as well. An
+ * existing file keeps the mode it has.
+ */
+export function createDatabaseFile(path: string): void {
+  if (path === ':memory:' || path.startsWith('file:')) return;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch {
+    // It exists (or cannot be made): SQLite opens it, or says in its own words why it cannot.
+  }
 }

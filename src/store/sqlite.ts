@@ -1,12 +1,11 @@
 // The embedded default store: SQLite through node:sqlite where Node.js has it, else better-sqlite3 (WAL; commits
 // that hold a key use synchronous=FULL). Typed against the few methods it uses, so any compatible binding fits.
 
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { causeText, StoreError } from './errors.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
 import {
+  createDatabaseFile,
   openSqliteDatabase,
   type SqliteDatabase,
   type SqliteDriverName,
@@ -97,6 +96,14 @@ class SqliteDriver implements SqlDriver {
     });
   }
 
+  scrub(): Promise<void> {
+    // secure_delete (set at open) zeroed the freed content in the new page versions; a checkpoint writes those
+    // over the old ones in the database file, and TRUNCATE empties the WAL that still held the old pages.
+    return this.#mutex.run(async () => {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    });
+  }
+
   migrationLock<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     // BEGIN IMMEDIATE takes SQLite's write lock: a second process starting at once waits (busy_timeout).
     return this.transaction(fn);
@@ -115,13 +122,15 @@ export function openSqlite(
   busyTimeoutMs = 10_000,
   options: { driver?: SqliteDriverName } = {},
 ): SqliteDatabase {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  createDatabaseFile(path);
   const db = openSqliteDatabase(path, options);
   try {
     db.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    // Deleted content (a raw exchange answer once its key is stored elsewhere) is overwritten, not left behind.
+    db.pragma('secure_delete = ON');
   } catch (e) {
     db.close();
     throw e;

@@ -62,6 +62,39 @@ export interface Attempt {
   exchangeSends: number;
   errorCode: string | null;
   errorDetail: string | null;
+  /**
+   * When an attempt that kept a key's raw answer for an operator (NEEDS_ATTENTION) was resolved, and how: only
+   * then is the answer dropped and the attempt left to retention. Null while unresolved (and for every other
+   * attempt). Absent on records built before the field existed.
+   */
+  resolvedAt?: number | null;
+  resolution?: AttemptResolution | null;
+}
+
+/**
+ * How a kept answer stopped mattering: an operator decided (`operator`), or the key it holds is no longer
+ * active at Noon (`key-removed`), so the copy cannot be the only one of a live key.
+ */
+export type AttemptResolution = 'operator' | 'key-removed';
+
+/** What one bounded retention batch removed (each table at most the batch's limit). */
+export interface PurgeResult {
+  attempts: number;
+  events: number;
+  deliveries: number;
+  /** Expired counter rows (limit windows, used connect links). */
+  counters: number;
+}
+
+/** Rows kept, and of them how many retention may purge now (older than the cut-off). */
+export interface RetentionCounts {
+  attempts: number;
+  events: number;
+  deliveries: number;
+  /** Attempts still holding a sealed raw answer (waiting for an operator's decision). */
+  heldAnswers: number;
+  /** Rows past the cut-off that the next purge removes. */
+  purgeable: { attempts: number; events: number; deliveries: number };
 }
 
 export interface NewAttempt {
@@ -201,6 +234,12 @@ export interface Store {
   close(): Promise<void>;
   /** Checks the database answers. */
   ping(): Promise<void>;
+  /**
+   * After a secret was deleted: has the engine let go of the old copies it still holds, where it can (SQLite:
+   * deleted content is overwritten as it is freed, and this truncates the WAL after a checkpoint). Postgres keeps
+   * dead row versions until VACUUM. Optional; best effort.
+   */
+  scrub?(): Promise<void>;
 
   // meta: small named values (vault key fingerprints, settings)
   getMeta(name: string): Promise<string | undefined>;
@@ -237,9 +276,12 @@ export interface Store {
     limit?: number;
     /** `oldest` orders by last update, oldest first (the reconciler); default newest created first. */
     order?: 'oldest' | 'newest';
+    /** Only attempts no operator has resolved (see {@link Store.resolveAttempt}). */
+    unresolved?: boolean;
   }): Promise<Attempt[]>;
 
-  countAttempts(statuses: readonly AttemptStatus[]): Promise<number>;
+  /** How many attempts are in these statuses; `unresolved` leaves out those an operator has resolved. */
+  countAttempts(statuses: readonly AttemptStatus[], q?: { unresolved?: boolean }): Promise<number>;
   /** Fails every STARTED attempt past its expiry in one statement; returns how many. */
   expireStarted(now: number): Promise<number>;
 
@@ -313,4 +355,29 @@ export interface Store {
     nextAt: number,
   ): Promise<void>;
   listDeliveries(q?: { pending?: boolean; limit?: number; eventId?: string }): Promise<Delivery[]>;
+
+  // shared counters: limit windows and single-use links, the same for every instance and across restarts
+  /**
+   * Adds `by` (default 1) to the named count of one window in one atomic statement and returns the new count.
+   * The row may be purged once `expiresAt` has passed.
+   */
+  hitCounter(name: string, windowStart: number, expiresAt: number, by?: number): Promise<number>;
+  /** The named count of one window (0 when never hit). */
+  readCounter(name: string, windowStart: number): Promise<number>;
+
+  // retention
+  /**
+   * Resolves a NEEDS_ATTENTION attempt and drops its sealed raw answer, in one statement; false when the attempt
+   * is not waiting for a decision (another status, or already resolved).
+   */
+  resolveAttempt(id: string, resolution: AttemptResolution, now: number): Promise<boolean>;
+  /**
+   * One bounded batch of retention, each table at most `limit` rows: ended attempts last updated
+   * before `before` that hold no sealed value (an unresolved NEEDS_ATTENTION attempt keeps its answer, and
+   * so itself, until it is resolved), deliveries delivered before it, events created before it that no
+   * delivery row still needs, and counter rows expired at `now`.
+   */
+  purge(q: { before: number; now: number; limit: number }): Promise<PurgeResult>;
+  /** Rows kept, and how many of them are older than `before` (what retention would purge). */
+  retentionCounts(before: number): Promise<RetentionCounts>;
 }

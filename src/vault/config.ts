@@ -209,13 +209,27 @@ export function parsePkcs11Env(
   env: Readonly<Record<string, string | undefined>>,
   options: { keys?: boolean } = {},
 ): Pkcs11EnvConfig | undefined {
+  const { config, problems } = readPkcs11Env(env, options);
+  if (problems.length > 0) throw configError(`PKCS#11 configuration: ${problems.join('; ')}`);
+  return config;
+}
+
+/**
+ * `parsePkcs11Env` without throwing: `configured` says whether any NOON_CONNECT_PKCS11_ variable is set,
+ * `problems` lists what is wrong (each naming its variable, never a value), and `config` is set only when there
+ * is none. For a caller that collects the problems of a whole configuration at once.
+ */
+export function readPkcs11Env(
+  env: Readonly<Record<string, string | undefined>>,
+  options: { keys?: boolean } = {},
+): { configured: boolean; config: Pkcs11EnvConfig | undefined; problems: string[] } {
   const get = (name: string) => {
     const v = env[name]?.trim();
     return v === '' ? undefined : v;
   };
   const names = Object.values(PKCS11_ENV);
-  if (names.every((n) => get(n) === undefined)) return undefined;
   const problems: string[] = [];
+  if (names.every((n) => get(n) === undefined)) return { configured: false, config: undefined, problems };
   const module = get(PKCS11_ENV.module);
   if (module === undefined)
     problems.push(`${PKCS11_ENV.module} is required when any NOON_CONNECT_PKCS11_ variable is set`);
@@ -245,7 +259,7 @@ export function parsePkcs11Env(
       current = parsed.current;
       keys = { ...(parsed.keys as Record<string, string>) };
     } catch (e) {
-      problems.push((e as Error).message);
+      problems.push(`${PKCS11_ENV.keyLabel}: ${(e as Error).message}`);
     }
   }
   const sellerText = get(PKCS11_ENV.sellerKeys)?.toLowerCase();
@@ -255,8 +269,12 @@ export function parsePkcs11Env(
     else if (!['0', 'false', 'no', 'off'].includes(sellerText))
       problems.push(`${PKCS11_ENV.sellerKeys} must be true or false`);
   }
-  if (problems.length > 0) throw configError(`PKCS#11 configuration: ${problems.join('; ')}`);
-  return Object.freeze({ module: module!, token: token!, pinFile: pinFile!, current, keys, sellerKeys });
+  if (problems.length > 0) return { configured: true, config: undefined, problems };
+  return {
+    configured: true,
+    config: Object.freeze({ module: module!, token: token!, pinFile: pinFile!, current, keys, sellerKeys }),
+    problems,
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ export {
   parsePkcs11Env,
   readKeyConfigFile,
   readPinFile,
+  readPkcs11Env,
 } from './config.js';
 export type { SealContext } from './encoding.js';
 export { FORMAT } from './envelope.js';

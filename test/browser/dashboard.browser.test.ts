@@ -25,7 +25,7 @@ describe.skipIf(!browserTestsEnabled())('dashboard in Chromium: the dev flow end
   beforeAll(async () => {
     requireChromium();
     mkdirSync(ARTIFACTS, { recursive: true });
-    // Dev mode without an admin token: the dashboard is open on loopback, as `noon-connect dev` runs it.
+    // Dev mode without an admin token, as `noon-connect dev` runs it: sign-in through the link made at start.
     stack = await startServiceStack({
       env: {
         NOON_CONNECT_MODE: 'dev',
@@ -50,9 +50,13 @@ describe.skipIf(!browserTestsEnabled())('dashboard in Chromium: the dev flow end
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   const flash = () => page.locator('.flash').textContent();
 
-  it('C8 opens the dashboard, connects a seller through the sandbox consent page and lands back connected', async () => {
+  it('C8 H1 opens the sign-in link, connects a seller through the sandbox consent page and lands back connected', async () => {
     const { sb, url } = stack;
+    // Without the link's token the dashboard asks for sign-in; the link signs in and lands on a clean URL.
     await page.goto(`${url}/`);
+    expect(new URL(page.url()).pathname).toBe('/sign-in');
+    await page.goto(stack.service.signInUrl!);
+    expect(page.url()).toBe(`${url}/`);
     await expect(page.locator('h1').textContent()).resolves.toBe('Connections');
     await expect(page.locator('.dev').textContent()).resolves.toBe('DEV');
     await expect(page.locator('td.empty').textContent()).resolves.toContain('No seller is connected yet');

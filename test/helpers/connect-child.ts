@@ -10,6 +10,8 @@
 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   type FetchLike,
   type KeyFile,
@@ -29,7 +31,8 @@ import {
   type SqliteDatabase,
   type Store,
 } from '../../src/store/index.js';
-import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
+import { Vault } from '../../src/vault/index.js';
+import { testKeyProvider } from './pkcs11-switch.js';
 
 export interface ChildConfig {
   sandboxUrl: string;
@@ -46,6 +49,8 @@ export interface ChildConfig {
   diskFullAt?: Step;
   reconcileAfterMs?: ConnectorOptions['reconcileAfterMs'];
   slotWaitMs?: number;
+  /** With NOON_CONNECT_TEST_PKCS11=1: sellers' keys go into the token (the connector's `signingKeys`). */
+  sellerKeys?: boolean;
 }
 
 const UA = 'noon-connect-tests/1.0';
@@ -77,10 +82,9 @@ if (config.store.kind === 'sqlite') {
   store = await createPostgresStore({ connection: config.store.url, schema: config.store.schema, max: 4 });
 }
 
-const vault = await Vault.open({
-  provider: new LocalKeyProvider({ current: 'v1', keys: { v1: config.masterKey } }),
-  meta: metaOf(store),
-});
+// The master key is the bench's, or the token's with NOON_CONNECT_TEST_PKCS11=1 (inherited from the parent).
+const keys = await testKeyProvider(config.masterKey);
+const vault = await Vault.open({ provider: keys.provider, meta: metaOf(store) });
 
 /** JSON fields on Noon's wire that hold secrets, and what they are. */
 const WIRE_SECRETS: Record<string, string> = {
@@ -154,8 +158,12 @@ async function stepHook(step: Step, attempt: { id: string; tenant: string }): Pr
   if (!c || c.step !== step || (c.tenant !== undefined && c.tenant !== attempt.tenant)) return;
   line(`STEP ${step} ${attempt.id}`);
   if (c.mode === 'self-kill') process.kill(process.pid, 'SIGKILL');
-  await new Promise<never>(() => {});
+  // Held the way a call stuck on a socket is: reachable, so what the stopped flow holds stays live (a heap
+  // snapshot sees it) until the parent kills the process.
+  await new Promise<never>((resolve) => hung.push(resolve));
 }
+
+const hung: unknown[] = [];
 
 const connector = await createConnector({
   noon: {
@@ -176,7 +184,26 @@ const connector = await createConnector({
   stepHook,
   slotWaitMs: config.slotWaitMs ?? 10_000,
   ...(config.reconcileAfterMs ? { reconcileAfterMs: config.reconcileAfterMs } : {}),
+  ...(config.sellerKeys ? { signingKeys: sellerKeyStore() } : {}),
 });
+
+function sellerKeyStore() {
+  if (!keys.signingKeys) throw new Error('sellerKeys needs NOON_CONNECT_TEST_PKCS11=1 (a token)');
+  return keys.signingKeys;
+}
+
+/**
+ * A heap snapshot after full garbage collection, written to `path`, with strings kept whole (V8 cuts them at
+ * 1024 characters by default, which could hide a key inside a longer string).
+ */
+function heapSnapshot(path: string): string {
+  setFlagsFromString('--expose-gc');
+  setFlagsFromString('--heap-snapshot-string-limit=100000000');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return writeHeapSnapshot(path);
+}
 
 const handler = createConnectHandler({
   connector,
@@ -205,6 +232,26 @@ async function control(req: Request): Promise<Response> {
       } catch (e) {
         return json(409, { code: e instanceof ConnectError ? e.code : 'INTERNAL' });
       }
+    case '/_child/seller':
+      // A seller session with the stored key (signed in the token when the key is there): login, then whoami.
+      try {
+        const session = await connector.sellerSession(
+          u.searchParams.get('tenant') ?? '',
+          u.searchParams.get('project') ?? '',
+        );
+        await session.login();
+        return json(200, await session.whoami());
+      } catch (e) {
+        return json(409, { code: (e as { code?: string }).code ?? 'INTERNAL' });
+      }
+    case '/_child/disconnect':
+      try {
+        return json(200, await connector.disconnect(u.searchParams.get('id') ?? ''));
+      } catch (e) {
+        return json(409, { code: (e as { code?: string }).code ?? 'INTERNAL' });
+      }
+    case '/_child/heap-snapshot':
+      return json(200, { path: heapSnapshot(u.searchParams.get('path') ?? '') });
     case '/_child/close-store':
       await store.close();
       return json(200, { closed: true });

@@ -12,15 +12,16 @@ import { createServer, type Server, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { NoonClient, NoonSession, parseCredentials, type Whoami } from '../../src/client/index.js';
+import { NoonClient, NoonSession, type Whoami } from '../../src/client/index.js';
 import type { ReconcileReport, Step } from '../../src/connect/index.js';
+import { credentialsOf } from '../../src/connect/seller-keys.js';
 import type { LedgerEntry, Sandbox } from '../../src/sandbox/index.js';
 import type { Attempt, AttemptStatus, Credential, SqlStore } from '../../src/store/index.js';
-import { metaOf } from '../../src/store/index.js';
-import { LocalKeyProvider, Vault } from '../../src/vault/index.js';
+import { KEYRING_META_NAME } from '../../src/vault/index.js';
 import type { ChildConfig } from './connect-child.js';
 import { registerClient } from './harness.js';
 import { freePort } from './net.js';
+import { testPkcs11, withTestVault } from './pkcs11-switch.js';
 import { startSandbox, UA } from './sandbox.js';
 import { SecretSearch } from './secret-search.js';
 import { type Browser, beginConnect, freshSeller } from './seller-flow.js';
@@ -47,6 +48,12 @@ export interface ConnectChild {
   reconcile(times?: number): Promise<ReconcileReport[]>;
   /** Starts connector.rotate(id) in the child; resolves with its answer (never, if the child stops). */
   rotate(id: string): Promise<{ status: number; body: unknown }>;
+  /** connector.disconnect(id) in the child. */
+  disconnect(id: string): Promise<{ status: number; body: unknown }>;
+  /** A seller session in the child (its stored key): a fresh login, then whoami. */
+  seller(tenant: string, project: string): Promise<{ status: number; body: unknown }>;
+  /** A heap snapshot of the child after full garbage collection, strings kept whole, written to `path`. */
+  heapSnapshot(path: string): Promise<void>;
   closeStore(): Promise<void>;
 }
 
@@ -129,6 +136,12 @@ export function spawnConnectChild(
         return r.body as ReconcileReport[];
       },
       rotate: (id) => ctl(`rotate?id=${encodeURIComponent(id)}`),
+      disconnect: (id) => ctl(`disconnect?id=${encodeURIComponent(id)}`),
+      seller: (tenant, project) => ctl(`seller?${new URLSearchParams({ tenant, project })}`),
+      async heapSnapshot(path) {
+        const r = await ctl(`heap-snapshot?${new URLSearchParams({ path })}`);
+        if (r.status !== 200) throw new Error(`heap-snapshot answered ${r.status}`);
+      },
       async closeStore() {
         await ctl('close-store');
       },
@@ -405,6 +418,9 @@ export class CrashBench {
     for (const kind of ['code', 'access token', 'login JWT', 'session cookie'] as const)
       expect(this.search.count(kind), kind).toBeGreaterThan(0);
     expect(this.search.findings()).toEqual([]);
+    // Under NOON_CONNECT_TEST_PKCS11=1 the children really sealed with the token's key: the store recorded its
+    // fingerprint, which only the PKCS#11 provider makes.
+    if (testPkcs11()) expect(await this.store.getMeta(KEYRING_META_NAME)).toMatch(/"pkcs11-(gcm|kcv):/);
     return check;
   }
 
@@ -432,24 +448,19 @@ export class CrashBench {
     }
   }
 
-  async #vault(): Promise<Vault> {
-    const store = this.store;
-    return Vault.open({
-      provider: new LocalKeyProvider({ current: 'v1', keys: { v1: this.masterKey } }),
-      meta: metaOf(store),
-    });
-  }
-
   /** The key id in an attempt's sealed answer (an exchange answer or a key a repair created), or null. */
   async sealedBodyKeyId(a: Attempt): Promise<string | null> {
-    if (!a.rawExchangeSealed) return null;
-    const vault = await this.#vault();
-    const plain = await vault.open(a.rawExchangeSealed, {
-      tenant: a.tenant,
-      project: a.sellerProject!,
-      credentialId: a.id,
-      purpose: 'exchange-body',
-    });
+    const sealed = a.rawExchangeSealed;
+    if (!sealed) return null;
+    // The master key is the bench's own, or the token's with NOON_CONNECT_TEST_PKCS11=1.
+    const plain = await withTestVault(this.store, this.masterKey, (vault) =>
+      vault.open(sealed, {
+        tenant: a.tenant,
+        project: a.sellerProject!,
+        credentialId: a.id,
+        purpose: 'exchange-body',
+      }),
+    );
     let found: string | null = null;
     const walk = (v: unknown): void => {
       if (Array.isArray(v)) for (const x of v) walk(x);
@@ -463,28 +474,32 @@ export class CrashBench {
     return found;
   }
 
-  /** Logs in at the sandbox with a stored key and asks who it is: the key is valid upstream. */
+  /**
+   * Logs in at the sandbox with a stored key and asks who it is: the key is valid upstream. A key held in the
+   * token signs the login there.
+   */
   async whoami(c: Credential): Promise<Whoami> {
-    const vault = await this.#vault();
-    const plain = await vault.open(c.sealed, {
-      tenant: c.tenant,
-      project: c.sellerProject,
-      credentialId: c.id,
-      purpose: 'seller-key-file',
+    return withTestVault(this.store, this.masterKey, async (vault, signingKeys) => {
+      const plain = await vault.open(c.sealed, {
+        tenant: c.tenant,
+        project: c.sellerProject,
+        credentialId: c.id,
+        purpose: 'seller-key-file',
+      });
+      const client = new NoonClient({
+        environment: { local: this.sb.url },
+        userAgent: UA,
+        clock: { now: () => this.sb.clock.now() },
+        timeoutMs: 5000,
+      });
+      try {
+        return await new NoonSession(client, credentialsOf(plain.toString('utf8'), signingKeys), {
+          projectCode: c.sellerProject,
+        }).whoami();
+      } finally {
+        await client.close();
+      }
     });
-    const client = new NoonClient({
-      environment: { local: this.sb.url },
-      userAgent: UA,
-      clock: { now: () => this.sb.clock.now() },
-      timeoutMs: 5000,
-    });
-    try {
-      return await new NoonSession(client, parseCredentials(plain.toString('utf8')), {
-        projectCode: c.sellerProject,
-      }).whoami();
-    } finally {
-      await client.close();
-    }
   }
 
   /** Runs SQL on the bench's Postgres schema (triggers for the disk-full case). */

@@ -44,6 +44,7 @@ import type { Store } from '../../src/store/index.js';
 import type { Vault } from '../../src/vault/index.js';
 import type { AdapterTarget } from './adapters.js';
 import { freePort, listen } from './net.js';
+import { freshStoreWithTokenVault, testPkcs11, testPkcs11Env } from './pkcs11-switch.js';
 import { startSandbox, type TestSandboxOptions, UA } from './sandbox.js';
 import { SecretSearch } from './secret-search.js';
 import { Browser, type ConnectTarget, DEFAULT_TENANT, type Page } from './seller-flow.js';
@@ -176,6 +177,7 @@ export interface Stack extends ConnectTarget {
   /** The store itself, for the test's own reads (not recorded). */
   rawStore: Store;
   vault: Vault;
+  /** The vault's master key (base64); empty when it is in a PKCS#11 token (NOON_CONNECT_TEST_PKCS11=1). */
   masterKey: string;
   connector: Connector;
   handler: ConnectHandler;
@@ -291,7 +293,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       ...(s.schema ? { schema: s.schema } : {}),
     };
   } else {
-    const fresh = await freshStoreWithVault(o.store);
+    // NOON_CONNECT_TEST_PKCS11=1: the master key is the token's (see pkcs11-switch.ts).
+    const fresh = await (testPkcs11() ? freshStoreWithTokenVault : freshStoreWithVault)(o.store);
     data = {
       rawStore: fresh.store,
       vault: fresh.vault,
@@ -520,7 +523,7 @@ export interface ServiceStack extends ConnectTarget {
   apiToken: string | undefined;
   clientId: string;
   clientSecret: string;
-  /** The master key (base64) the service's vault uses. */
+  /** The master key (base64) the service's vault uses; empty when it is in a PKCS#11 token. */
   masterKey: string;
   /** The environment the service was configured from (secrets included: for secret searches). */
   env: Record<string, string | undefined>;
@@ -577,7 +580,7 @@ export async function startServiceStack(o: ServiceStackOptions = {}): Promise<Se
       await c.end();
     };
   }
-  const masterKey = randomBytes(32).toString('base64');
+  const masterKey = testPkcs11() ? '' : randomBytes(32).toString('base64');
   const keyFile = sb.fixtures.integrator.keyFile;
   if (!keyFile) throw new Error('the sandbox wrote no integrator key file');
 
@@ -599,7 +602,7 @@ export async function startServiceStack(o: ServiceStackOptions = {}): Promise<Se
       NOON_CLIENT_SECRET: client.clientSecret,
       NOON_KEY_FILE: keyFile,
       NOON_CONNECT_STORE: storeUrl,
-      NOON_CONNECT_MASTER_KEY: masterKey,
+      ...(testPkcs11() ? testPkcs11Env() : { NOON_CONNECT_MASTER_KEY: masterKey }),
       NOON_CONNECT_ADMIN_TOKEN: randomToken('admin'),
       NOON_CONNECT_API_TOKEN: randomToken('api'),
       NOON_CONNECT_LOG: 'json',

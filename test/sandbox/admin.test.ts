@@ -94,7 +94,10 @@ describe('status, clock', () => {
       expect(res.json.message).toMatch(/clock\.advance/);
     }
     for (const text of ['{', '[]', '"5"', '5']) {
-      const res = await gw(sb, '/_sandbox/clock/advance', { raw: text });
+      const res = await gw(sb, '/_sandbox/clock/advance', {
+        raw: text,
+        headers: { 'content-type': 'application/json' },
+      });
       expectErrorShape(res, 400, 'INVALID_ARGUMENT');
       expect(res.json.message).toMatch(/JSON object/);
     }
@@ -307,7 +310,11 @@ describe('fixtures and world', () => {
       expect(r.json.message).toMatch(message);
     }
     expectErrorShape(
-      await gw(sb, '/_sandbox/switches', { method: 'PATCH', raw: '[1]' }),
+      await gw(sb, '/_sandbox/switches', {
+        method: 'PATCH',
+        raw: '[1]',
+        headers: { 'content-type': 'application/json' },
+      }),
       400,
       'INVALID_ARGUMENT',
     );

@@ -800,46 +800,45 @@ describe('service REST API without a token (dev mode)', () => {
     return s;
   };
 
-  it('is open while the service listens on loopback only', async () => {
+  it('H1 H7 takes only the secret made at this start as its bearer token, and answers no page of another origin', async () => {
     const s = await devStack('127.0.0.1');
     expect(s.apiToken).toBeUndefined();
-    const r = await s.service.fetch(new Request(`${s.url}/api/connections`));
-    expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ connections: [] });
-    // A page elsewhere cannot use it: another host name (DNS rebinding) or a cross-site request is refused.
-    const rebound = await s.service.fetch(
-      new Request(`${s.url}/api/connections`, { headers: { host: 'rebind.attacker.example:8787' } }),
-    );
-    expect(rebound.status).toBe(401);
-    const crossSite = await s.service.fetch(
-      new Request(`${s.url}/api/connections`, { headers: { 'sec-fetch-site': 'cross-site' } }),
-    );
-    expect(crossSite.status).toBe(401);
-    const foreignOrigin = await s.service.fetch(
-      new Request(`${s.url}/api/connections`, { headers: { origin: 'https://attacker.example' } }),
-    );
-    expect(foreignOrigin.status).toBe(401);
+    const token = s.service.devToken!;
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const call = (headers: Record<string, string> = {}) =>
+      s.service.fetch(new Request(`${s.url}/api/connections`, { headers }));
+    // Without the secret: 401, whatever the Host says (a same-host proxy sends 127.0.0.1).
+    for (const headers of [
+      {},
+      { host: '127.0.0.1:8787' },
+      { authorization: 'Bearer not-the-token-of-this-start' },
+    ])
+      expect((await call(headers)).status, JSON.stringify(headers)).toBe(401);
+    const ok = await call({ authorization: `Bearer ${token}` });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ connections: [] });
+    // A page elsewhere cannot use it, even holding the token: another host name (DNS rebinding), another site,
+    // another port of this machine.
+    for (const headers of [
+      { host: 'rebind.attacker.example:8787' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'https://attacker.example' },
+      { origin: 'http://127.0.0.1:1' },
+      { origin: 'null' },
+    ]) {
+      const r = await call({ authorization: `Bearer ${token}`, ...headers });
+      expect(r.status, JSON.stringify(headers)).toBe(403);
+      expect(((await r.json()) as any).error.code).toBe('FORBIDDEN');
+    }
+    // The page of the service's own origin is not refused.
+    expect((await call({ authorization: `Bearer ${token}`, origin: s.url })).status).toBe(200);
   });
 
-  it('refuses every call (401) when the service listens beyond loopback', async () => {
-    const s = await devStack('0.0.0.0');
-    for (const path of ['/api/connections', '/api/connect-links']) {
-      const r = await s.service.fetch(
-        new Request(`${s.url}${path}`, {
-          method: path.endsWith('links') ? 'POST' : 'GET',
-          headers: {
-            authorization: 'Bearer anything-at-all-of-some-length',
-            'content-type': 'application/json',
-          },
-          ...(path.endsWith('links') ? { body: '{"tenant":"t"}' } : {}),
-        }),
-      );
-      expect(r.status, path).toBe(401);
-      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer /);
-      expect(((await r.json()) as any).error.message).toContain('NOON_CONNECT_API_TOKEN');
-    }
-    // The description stays readable.
-    expect((await s.service.fetch(new Request(`${s.url}/api/openapi.json`))).status).toBe(200);
+  it('H1 dev mode without tokens refuses to start when the service would listen beyond loopback', async () => {
+    await expect(devStack('0.0.0.0')).rejects.toThrow(
+      /dev mode without NOON_CONNECT_ADMIN_TOKEN and NOON_CONNECT_API_TOKEN listens only on loopback/,
+    );
   });
 });
 

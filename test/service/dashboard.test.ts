@@ -1,7 +1,7 @@
 // The dashboard over plain HTTP: sign-in outside dev (wrong token refused, session cookie flags, fixation, expiry,
 // sign-out), CSRF on every form, the security headers, the connect flow and the connection actions through the
-// pages, no secret in any page or log line (K7), and every value escaped (a tenant named <script>). The open dev
-// mode: no sign-in on loopback, refused for any other Host.
+// pages, no secret in any page or log line (K7), and every value escaped (a tenant named <script>). Dev mode
+// without tokens: sign-in with the link made at start, refused for any other Host.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,101 +9,9 @@ import type { Step } from '../../src/connect/index.js';
 import { metaOf, openStore, type Store } from '../../src/store/index.js';
 import { LocalKeyProvider, parseKeyConfig, Vault } from '../../src/vault/index.js';
 import { formsIn, type LittleServer, littleServer } from '../helpers/browser.js';
+import { Agent, type Answer, csrfIn } from '../helpers/dashboard-agent.js';
 import { type ServiceStack, startServiceStack } from '../helpers/harness.js';
 import { SecretSearch } from '../helpers/secret-search.js';
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  location: string | null;
-  cookies: string[];
-}
-
-/** A browser for the dashboard: one cookie jar, redirects returned (never followed), every answer recorded. */
-class Agent {
-  readonly cookies = new Map<string, string>();
-  readonly answers: { where: string; answer: Answer }[] = [];
-
-  constructor(
-    readonly base: string,
-    readonly search: SecretSearch,
-  ) {}
-
-  cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-
-  async send(
-    path: string,
-    init: {
-      method?: string;
-      form?: Record<string, string>;
-      headers?: Record<string, string>;
-      /** Use the cookie jar (default true). */
-      jar?: boolean;
-      /** Add the answer to the secret search (default true); off for the redirect to noon, which must carry the state. */
-      capture?: boolean;
-    } = {},
-  ): Promise<Answer> {
-    const url = path.startsWith('http') ? path : `${this.base}${path}`;
-    const headers: Record<string, string> = { ...(init.headers ?? {}) };
-    if (init.jar !== false && this.cookies.size > 0) headers.cookie = this.cookieHeader();
-    let body: string | undefined;
-    if (init.form) {
-      body = new URLSearchParams(init.form).toString();
-      headers['content-type'] ??= 'application/x-www-form-urlencoded';
-    }
-    const res = await fetch(url, {
-      method: init.method ?? (body === undefined ? 'GET' : 'POST'),
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      redirect: 'manual',
-    });
-    const answer: Answer = {
-      status: res.status,
-      headers: res.headers,
-      text: await res.text(),
-      location: res.headers.get('location'),
-      cookies: res.headers.getSetCookie(),
-    };
-    if (init.jar !== false) {
-      for (const c of answer.cookies) {
-        const pair = c.split(';')[0]!;
-        const eq = pair.indexOf('=');
-        const [name, value] = [pair.slice(0, eq), pair.slice(eq + 1)];
-        if (/max-age=0/i.test(c)) this.cookies.delete(name);
-        else this.cookies.set(name, value);
-        this.search.add('session cookie', value);
-      }
-    }
-    const where = `${init.method ?? (body === undefined ? 'GET' : 'POST')} ${url}`;
-    this.answers.push({ where, answer });
-    if (init.capture !== false) {
-      // Everything but Set-Cookie, the one place a cookie value belongs.
-      const head: string[] = [];
-      answer.headers.forEach((v, k) => {
-        if (k !== 'set-cookie') head.push(`${k}: ${v}`);
-      });
-      this.search.capture(where, `status ${answer.status}\n${head.join('\n')}\n\n${answer.text}`);
-    }
-    return answer;
-  }
-
-  get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
-    return this.send(path, { headers });
-  }
-
-  post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Answer> {
-    return this.send(path, { form, headers });
-  }
-}
-
-function csrfIn(html: string): string {
-  const m = /name="csrf" value="([^"]+)"/.exec(html);
-  if (!m) throw new Error('no CSRF field on the page');
-  return m[1]!;
-}
 
 function flashIn(html: string): string | undefined {
   return /<div class="flash flash-\w+" role="status">([^<]*)<\/div>/.exec(html)?.[1];
@@ -619,27 +527,31 @@ describe('dashboard over HTTP, production mode (admin token)', () => {
     expect(events.text).toContain(`<code>${receiver.origin}/hooks</code>`);
   });
 
-  it('a session ends after 12 hours; repeated wrong tokens pause sign-in for that browser only, for a minute', async () => {
+  it('a session ends after 12 hours; H4 ten tries from one address pause sign-in there, fresh cookies or not, for at most a minute', async () => {
     stack.sb.clock.advance(12 * 60 * 60_000 + 1000);
     const r = await admin.get('/');
     expect(r.status).toBe(303);
     expect(r.location).toBe('/sign-in?next=%2F');
 
-    const agent = new Agent(stack.url, search);
-    const csrf = csrfIn((await agent.get('/sign-in')).text);
-    for (let i = 0; i < 10; i++)
+    // At the start of a limit window (a minute), so the tries below all fall in one.
+    stack.sb.clock.advance(60_000 - (stack.sb.clock.now() % 60_000) + 10);
+    // Each try from a browser of its own: the count is the address's, not the cookie's.
+    for (let i = 0; i < 10; i++) {
+      const agent = new Agent(stack.url, search);
+      const csrf = csrfIn((await agent.get('/sign-in')).text);
       expect((await agent.post('/sign-in', { csrf, next: '/', token: `wrong-${i}` })).status).toBe(401);
-    const paused = await agent.post('/sign-in', { csrf, next: '/', token: stack.adminToken! });
+    }
+    const late = new Agent(stack.url, search);
+    const lateCsrf = csrfIn((await late.get('/sign-in')).text);
+    const paused = await late.post('/sign-in', { csrf: lateCsrf, next: '/', token: stack.adminToken! });
     expect(paused.status).toBe(429);
-    expect(paused.cookies).toEqual([]);
-    // Another browser (the admin) is not locked out by this one's failures.
-    const adminBrowser = new Agent(stack.url, search);
-    const adminCsrf = csrfIn((await adminBrowser.get('/sign-in')).text);
-    expect(
-      (await adminBrowser.post('/sign-in', { csrf: adminCsrf, next: '/', token: stack.adminToken! })).status,
-    ).toBe(303);
+    expect(paused.text).toContain('Wait a minute');
+    expect(paused.cookies.some((c) => /Max-Age=43200/.test(c))).toBe(false);
+    // The pause ends with its minute: the admin signs in again.
     stack.sb.clock.advance(61_000);
-    expect((await agent.post('/sign-in', { csrf, next: '/', token: stack.adminToken! })).status).toBe(303);
+    expect(
+      (await late.post('/sign-in', { csrf: lateCsrf, next: '/', token: stack.adminToken! })).status,
+    ).toBe(303);
   });
 });
 
@@ -663,20 +575,47 @@ describe('dashboard in dev mode', () => {
     await open?.close();
   });
 
-  it('without an admin token the dashboard opens on loopback without sign-in, and forms still need their token', async () => {
+  it('H1 without an admin token the dashboard asks for sign-in; the link made at start signs in and lands on a clean URL', async () => {
     const search = new SecretSearch();
     const agent = new Agent(open.url, search);
     const home = await agent.get('/');
-    expect(home.status).toBe(200);
-    expect(home.text).toContain('open on this machine, no sign-in');
-    expect(home.text).not.toContain('Sign out');
-    expect(agent.cookies.get('nc_dash')).toBeDefined();
+    expect(home.status).toBe(303);
+    expect(home.location).toBe('/sign-in?next=%2F');
+    const form = await agent.get('/sign-in');
+    expect(form.status).toBe(200);
+    expect(form.text).toContain('sign-in link');
+    expect(form.text).not.toContain('Connect a seller');
+    expect((await agent.get('/sign-in?token=not-the-token-of-this-start')).status).toBe(401);
+
+    const link = new URL(open.service.signInUrl!);
+    expect(`${link.origin}${link.pathname}`).toBe(`${open.url}/sign-in`);
+    expect(link.searchParams.get('token')).toBe(open.service.devToken);
+    const signedIn = await agent.send(`${link.pathname}${link.search}`, { capture: false });
+    expect(signedIn.status).toBe(303);
+    expect(signedIn.location).toBe('/');
+    expect(signedIn.headers.get('referrer-policy')).toBe('no-referrer');
+    const page = await agent.get('/');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('signed in with this start’s token');
+    expect(page.text).not.toContain(open.service.devToken!);
     for (const path of PAGES) expect((await agent.get(path)).status, path).toBe(200);
     expect((await agent.get('/sign-in')).location).toBe('/');
     expect((await agent.post('/connect-seller', { tenant: 'demo' })).status).toBe(403);
-    const ok = await agent.post('/connect-seller', { tenant: 'demo', csrf: csrfIn(home.text) });
+    const ok = await agent.post('/connect-seller', { tenant: 'demo', csrf: csrfIn(page.text) });
     expect(ok.status).toBe(303);
     expect(ok.location).toMatch(new RegExp(`^${open.url}/connect/start\\?t=`));
+    // The token works as the sign-in form's token too (pasted from the link).
+    const other = new Agent(open.url, search);
+    const otherForm = await other.get('/sign-in');
+    expect(
+      (
+        await other.post('/sign-in', {
+          csrf: csrfIn(otherForm.text),
+          next: '/',
+          token: open.service.devToken!,
+        })
+      ).status,
+    ).toBe(303);
   });
 
   it('without an admin token, a Host that is not loopback (DNS rebinding) is refused', async () => {
@@ -687,19 +626,25 @@ describe('dashboard in dev mode', () => {
       expect(text).toContain('NOON_CONNECT_ADMIN_TOKEN');
       expect(text).not.toContain('Connect a seller');
     }
-    for (const host of ['127.0.0.1:1', 'localhost', '[::1]:8787'])
-      expect(
-        (await open.service.fetch(new Request(`${open.url}/`, { headers: { host } }))).status,
-        host,
-      ).toBe(200);
+    // Loopback names get as far as the sign-in.
+    for (const host of ['127.0.0.1:1', 'localhost', '[::1]:8787']) {
+      const r = await open.service.fetch(new Request(`${open.url}/`, { headers: { host } }));
+      expect(r.status, host).toBe(303);
+      expect(r.headers.get('location'), host).toBe('/sign-in?next=%2F');
+    }
   });
 
-  it('with an admin token, dev mode asks for sign-in too', async () => {
+  it('with an admin token, dev mode asks for sign-in with it and has no sign-in link', async () => {
+    expect(guarded.service.devToken).toBeUndefined();
+    expect(guarded.service.signInUrl).toBeUndefined();
     const agent = new Agent(guarded.url, new SecretSearch());
     const r = await agent.get('/');
     expect(r.status).toBe(303);
     expect(r.location).toBe('/sign-in?next=%2F');
     const form = await agent.get('/sign-in');
+    // A token in the address is not a sign-in outside tokenless dev mode.
+    expect((await agent.get(`/sign-in?token=${encodeURIComponent(guarded.adminToken!)}`)).status).toBe(200);
+    expect((await agent.get('/')).status).toBe(303);
     const ok = await agent.post('/sign-in', {
       csrf: csrfIn(form.text),
       next: '/',

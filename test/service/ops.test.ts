@@ -3,6 +3,8 @@
 // its dashboard URL (the start-up time is printed, not asserted: speed belongs to benchmarks).
 
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { runCli } from '../helpers/cli.js';
@@ -257,7 +259,8 @@ describe('noon-connect dev', () => {
       const t0 = performance.now();
       const run = runCli(['dev', '--port', String(port), '--sandbox-port', '0', '--data-dir', dir]);
       const [, url] = await run.waitFor(/dashboard:\s+(http:\/\/127\.0\.0\.1:\d+)\//, 20_000);
-      return { run, url: url!, port, ms: performance.now() - t0 };
+      const [, signIn] = await run.waitFor(/sign in:\s+(http:\/\/\S+)/, 20_000);
+      return { run, url: url!, signIn: signIn!, port, ms: performance.now() - t0 };
     };
     // The first run creates the data folder, master key, sandbox fixtures and key cache.
     const first = await start();
@@ -269,6 +272,28 @@ describe('noon-connect dev', () => {
       expect(second.url).toBe(`http://127.0.0.1:${second.port}`);
       // It really serves at that URL.
       expect((await fetch(`${second.url}/healthz`)).status).toBe(200);
+      // H1: a sign-in link with a token made at this start (another than the first start's); the REST API takes
+      // the same token, and nothing without it.
+      const link = new URL(second.signIn);
+      expect(`${link.origin}${link.pathname}`).toBe(`${second.url}/sign-in`);
+      const token = link.searchParams.get('token')!;
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(first.signIn).not.toContain(token);
+      expect((await fetch(`${second.url}/api/connections`)).status).toBe(401);
+      expect(
+        (await fetch(`${second.url}/api/connections`, { headers: { authorization: `Bearer ${token}` } }))
+          .status,
+      ).toBe(200);
+      // H6: what it made in the data folder is its user's only.
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      for (const f of [
+        'master.key',
+        'connect.db',
+        'sandbox.db',
+        'sandbox-admin.token',
+        'integrator-key.json',
+      ])
+        expect(statSync(join(dir, f)).mode & 0o777, f).toBe(0o600);
       process.stdout.write(
         `noon-connect dev: dashboard URL printed ${Math.round(second.ms)} ms after spawn\n`,
       );

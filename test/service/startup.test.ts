@@ -8,42 +8,15 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
-import { ConfigError, createService, parseConfig, StartupError } from '../../src/service/index.js';
+import { createService, parseConfig, StartupError } from '../../src/service/index.js';
 import { storeFailure } from '../../src/service/wiring.js';
 import { runCli } from '../helpers/cli.js';
-import { randomToken, startServiceStack } from '../helpers/harness.js';
+import { goodEnv, problemsOf } from '../helpers/config-env.js';
+import { startServiceStack } from '../helpers/harness.js';
 import { startSandbox } from '../helpers/sandbox.js';
 import { connectThrough } from '../helpers/seller-flow.js';
 import { childEnv, sqliteDump } from '../helpers/service-ops.js';
 import { PG_URL, postgresAvailable, tempDir } from '../helpers/stores.js';
-
-/** A configuration that passes: production mode on loopback http, every required value present. */
-function goodEnv(over: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  return {
-    NOON_CONNECT_MODE: 'production',
-    NOON_CONNECT_PORT: '0',
-    NOON_CONNECT_PUBLIC_URL: 'https://connect.example.com',
-    NOON_ENV: 'production',
-    NOON_CLIENT_ID: 'acme-connect',
-    NOON_CLIENT_SECRET: 'not-a-real-secret-but-long-enough',
-    NOON_KEY_FILE: '/nonexistent/integrator-key.json',
-    NOON_CONNECT_STORE: `sqlite:${join(tempDir('nc-startup-'), 'connect.db')}`,
-    NOON_CONNECT_MASTER_KEY: randomBytes(32).toString('base64'),
-    NOON_CONNECT_ADMIN_TOKEN: randomToken('admin'),
-    NOON_CONNECT_API_TOKEN: randomToken('api'),
-    ...over,
-  };
-}
-
-function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    parseConfig(env);
-    return [];
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    return e.problems;
-  }
-}
 
 async function serve(env: Record<string, string | undefined>) {
   const run = runCli(['serve'], childEnv(env));
@@ -121,7 +94,7 @@ describe('configuration refusals', () => {
     ]);
   });
 
-  it('the admin and API tokens are required outside dev, and must be long; dev runs without them', () => {
+  it('the admin and API tokens are required outside dev, and must be long; dev runs without them on loopback', () => {
     expect(problemsOf(goodEnv({ NOON_CONNECT_ADMIN_TOKEN: undefined, NOON_CONNECT_API_TOKEN: '' }))).toEqual([
       'NOON_CONNECT_ADMIN_TOKEN is required outside dev',
       'NOON_CONNECT_API_TOKEN is required outside dev',
@@ -136,6 +109,9 @@ describe('configuration refusals', () => {
       problemsOf(
         goodEnv({
           NOON_CONNECT_MODE: 'dev',
+          NOON_ENV: 'local',
+          NOON_LOCAL_URL: 'http://127.0.0.1:8788',
+          NOON_CONNECT_PUBLIC_URL: undefined,
           NOON_CONNECT_ADMIN_TOKEN: undefined,
           NOON_CONNECT_API_TOKEN: undefined,
         }),

@@ -359,5 +359,109 @@ for (const target of STORE_TARGETS) {
       const done = await store.listDeliveries({ pending: false, eventId: events[0]!.id });
       expect(done[0]?.deliveredAt).toBe(T0 + 3);
     });
+
+    it('H3 counters: 20 racing hits of one window count 20, each name and window apart; read without hitting', async () => {
+      const name = `limit:${randomUUID()}`;
+      const counts = await Promise.all(
+        Array.from({ length: 20 }, () => store.hitCounter(name, T0, T0 + 60_000)),
+      );
+      // Every hit saw a different count: no two callers (of any instance) share one.
+      expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(await store.readCounter(name, T0)).toBe(20);
+      expect(await store.readCounter(name, T0 + 60_000)).toBe(0);
+      expect(await store.hitCounter(name, T0 + 60_000, T0 + 120_000)).toBe(1);
+      expect(await store.hitCounter(`${name}:other`, T0, T0 + 60_000, 5)).toBe(5);
+      expect(await store.readCounter(name, T0)).toBe(20);
+    });
+
+    it('H8 resolveAttempt drops the kept raw answer of a NEEDS_ATTENTION attempt, once, and of no other', async () => {
+      const held = await toKeyStored(store, 'tenant-r', 'PRJR');
+      expect(await store.resolveAttempt(held.id, 'operator', T0 + 5)).toBe(false);
+      expect(await store.transition(held.id, 'KEY_STORED', 'NEEDS_ATTENTION', {}, T0 + 5)).toBe(true);
+      expect((await store.countAttempts(['NEEDS_ATTENTION'], { unresolved: true })) > 0).toBe(true);
+      expect(await store.resolveAttempt(held.id, 'key-removed', T0 + 6)).toBe(true);
+      const after = (await store.getAttempt(held.id))!;
+      expect(after).toMatchObject({
+        status: 'NEEDS_ATTENTION',
+        rawExchangeSealed: null,
+        resolvedAt: T0 + 6,
+        resolution: 'key-removed',
+      });
+      expect(await store.resolveAttempt(held.id, 'operator', T0 + 7)).toBe(false);
+      expect((await store.getAttempt(held.id))?.resolution).toBe('key-removed');
+      const unresolved = await store.listAttempts({ statuses: ['NEEDS_ATTENTION'], unresolved: true });
+      expect(unresolved.map((a) => a.id)).not.toContain(held.id);
+      expect((await store.listAttempts({ statuses: ['NEEDS_ATTENTION'] })).map((a) => a.id)).toContain(
+        held.id,
+      );
+    });
+
+    it('H3 H8 purge removes in bounded batches only old ended attempts without sealed values, delivered deliveries, events nothing needs and expired counters', async () => {
+      // Far older than every other row of this file, so the cut-off below touches only these.
+      const OLD = T0 - 100 * 365 * 86_400_000;
+      const cut = OLD + 1000;
+      const ended = async (status: 'FAILED' | 'CONNECTED', at: number) => {
+        const a = attempt({ tenant: 'tenant-p', createdAt: at, expiresAt: at + 600_000 });
+        await store.createAttempt(a);
+        await store.claimAttempt(a.stateHash, at);
+        expect(await store.transition(a.id, 'CLAIMED', status, {}, at)).toBe(true);
+        return a.id;
+      };
+      const old = [] as string[];
+      for (let i = 0; i < 5; i++) old.push(await ended(i % 2 ? 'FAILED' : 'CONNECTED', OLD + i));
+      const fresh = await ended('FAILED', cut + 10);
+      // An old attempt still in flight, and an old one holding a key's answer for an operator, stay.
+      const live = attempt({ tenant: 'tenant-p', createdAt: OLD, expiresAt: OLD + 600_000 });
+      await store.createAttempt(live);
+      const kept = attempt({ tenant: 'tenant-p', createdAt: OLD, expiresAt: OLD + 600_000 });
+      await store.createAttempt(kept);
+      await store.claimAttempt(kept.stateHash, OLD);
+      await store.transition(kept.id, 'CLAIMED', 'TOKEN_ISSUED', { sellerProject: 'PRJP' }, OLD);
+      await store.transition(kept.id, 'TOKEN_ISSUED', 'EXCHANGE_SENT', {}, OLD);
+      await store.storeExchangeBody(kept.id, 'sealed-kept', OLD);
+      await store.transition(kept.id, 'KEY_STORED', 'NEEDS_ATTENTION', {}, OLD);
+
+      const oldEvent = (endpoints: string[]) => ({ ...event('connected', endpoints), createdAt: OLD });
+      const delivered = oldEvent(['http://hook.invalid/p1']);
+      const pending = oldEvent(['http://hook.invalid/p2']);
+      const bare = oldEvent([]);
+      await store.appendEvents([delivered, pending, bare]);
+      await store.completeDelivery(delivered.id, 'http://hook.invalid/p1', 200, OLD + 1);
+      const counter = `link:${randomUUID()}`;
+      await store.hitCounter(counter, 0, OLD + 5);
+
+      const counts = await store.retentionCounts(cut);
+      expect(counts.purgeable).toEqual({ attempts: 5, events: 1, deliveries: 1 });
+      expect(counts.heldAnswers).toBeGreaterThanOrEqual(1);
+
+      // Batches of 2: three rounds for the five attempts, each removing at most 2 rows of each table.
+      const rounds = [];
+      for (;;) {
+        const r = await store.purge({ before: cut, now: OLD + 10, limit: 2 });
+        rounds.push(r);
+        if (r.attempts + r.events + r.deliveries + r.counters === 0) break;
+      }
+      for (const r of rounds) for (const n of Object.values(r)) expect(n).toBeLessThanOrEqual(2);
+      expect(rounds.reduce((n, r) => n + r.attempts, 0)).toBe(5);
+      for (const id of old) expect(await store.getAttempt(id)).toBeUndefined();
+      expect(await store.getAttempt(fresh)).toBeDefined();
+      expect((await store.getAttempt(live.id))?.status).toBe('STARTED');
+      expect((await store.getAttempt(kept.id))?.rawExchangeSealed).toBe('sealed-kept');
+      const events = (await store.listEvents({ limit: 10_000 })).map((e) => e.id);
+      expect(events).not.toContain(delivered.id);
+      expect(events).not.toContain(bare.id);
+      expect(events).toContain(pending.id);
+      expect(await store.listDeliveries({ eventId: delivered.id })).toEqual([]);
+      expect(await store.listDeliveries({ eventId: pending.id })).toHaveLength(1);
+      expect(await store.readCounter(counter, 0)).toBe(0);
+
+      // Resolved, the kept attempt's answer is gone and the attempt is retention's like any other.
+      // The resolution is an update: the attempt's age counts from it.
+      expect(await store.resolveAttempt(kept.id, 'operator', cut + 20)).toBe(true);
+      expect((await store.retentionCounts(cut)).purgeable.attempts).toBe(0);
+      expect((await store.retentionCounts(cut + 21)).purgeable.attempts).toBe(2); // with `fresh`
+      await store.purge({ before: cut + 21, now: cut + 21, limit: 10 });
+      expect(await store.getAttempt(kept.id)).toBeUndefined();
+    });
   });
 }

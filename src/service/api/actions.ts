@@ -62,7 +62,11 @@ export function apiActions(ctx: ServiceContext): Record<RouteName, ApiAction> {
     async links(request, url) {
       queryParams(url, []);
       const restricted = restriction(request);
-      const body = objectBody(await readJson(request), ['tenant', 'return_to', 'connection_id'], 'the body');
+      const body = objectBody(
+        await readJson(request),
+        ['tenant', 'return_to', 'connection_id', 'confirm', 'expires_in'],
+        'the body',
+      );
       if (body.tenant === undefined && restricted === undefined)
         throw new ApiError(400, 'INVALID_REQUEST', 'tenant is required');
       const tenant = body.tenant === undefined ? restricted! : checkTenant(body.tenant, 'tenant');
@@ -81,11 +85,30 @@ export function apiActions(ctx: ServiceContext): Record<RouteName, ApiAction> {
           throw new ApiError(400, 'INVALID_REQUEST', 'connection_id must be a string');
         connectionId = (await visibleConnection(checkConnectionId(body.connection_id), tenant)).id;
       }
-      const link = ctx.links.create({
-        tenant,
-        returnTo,
-        ...(connectionId !== undefined ? { connectionId } : {}),
-      });
+      if (body.confirm !== undefined && typeof body.confirm !== 'boolean')
+        throw new ApiError(400, 'INVALID_REQUEST', 'confirm must be true or false');
+      const expiresIn = body.expires_in;
+      if (
+        expiresIn !== undefined &&
+        !(
+          typeof expiresIn === 'number' &&
+          Number.isInteger(expiresIn) &&
+          expiresIn >= 60 &&
+          expiresIn <= 604_800
+        )
+      )
+        throw new ApiError(
+          400,
+          'INVALID_REQUEST',
+          'expires_in must be an integer from 60 to 604800 (seconds)',
+        );
+      const link = ctx.links.create(
+        { tenant, returnTo, ...(connectionId !== undefined ? { connectionId } : {}) },
+        {
+          ...(body.confirm === true ? { confirm: true } : {}),
+          ...(typeof expiresIn === 'number' ? { ttlMs: expiresIn * 1000 } : {}),
+        },
+      );
       ctx.logger.info({ api: 'connect-link', tenant, connectionId }, 'connect link issued');
       return jsonResponse(201, { url: link.url, expires_at: new Date(link.expiresAt).toISOString() });
     },

@@ -11,6 +11,8 @@ export type ApiErrorCode =
   | 'INVALID_REQUEST'
   /** 403: the tenant named in the request differs from the `X-Noon-Connect-Tenant` restriction. */
   | 'TENANT_MISMATCH'
+  /** 403: a browser page of another origin sent the request (or, in dev mode, a name that is not loopback). */
+  | 'FORBIDDEN'
   /** 404: no such route. */
   | 'NOT_FOUND'
   /** 405: the route exists, the method does not (see `Allow`). */

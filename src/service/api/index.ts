@@ -33,7 +33,7 @@ function fromConnectError(e: ConnectError): ApiError {
 
 /** The handler of every `/api` path; other paths answer undefined (left to the next handler). */
 export function createApiHandler(ctx: ServiceContext): RouteHandler {
-  const authenticate = bearerAuth(ctx.config);
+  const authenticate = bearerAuth(ctx.config, ctx.access);
   const openapi = openApiDocument({ serverUrl: ctx.config.publicUrl });
   const actions = apiActions(ctx);
 

@@ -1,5 +1,5 @@
-// Who may call the REST API, and for which tenant: the bearer check (or, in open dev mode, this machine only)
-// and the `X-Noon-Connect-Tenant` restriction every operation applies.
+// Who may call the REST API, and for which tenant: the bearer check (in dev mode without a token, the secret made
+// at each start), no page of another origin, and the `X-Noon-Connect-Tenant` restriction every operation applies.
 
 import { isLoopbackHost } from '../../client/index.js';
 import { BEARER_CHALLENGE, bearerToken, hostName, secretMatcher } from '../access.js';
@@ -14,38 +14,35 @@ import { ApiError, checkTenant } from './http.js';
 export const TENANT_HEADER = 'x-noon-connect-tenant';
 
 /**
- * In open dev mode, only requests addressed to a loopback name and not sent by another site's page: a page
- * elsewhere could otherwise reach the API through DNS rebinding or a simple cross-site POST.
+ * Whether a browser page on another origin sent the request: its `Origin` is not the public URL's (another
+ * site, or another port of this machine), or the browser says it is not same-origin. The API is for servers,
+ * which send neither header; a page elsewhere could otherwise reach it with a simple POST, or through DNS
+ * rebinding, and read nothing but still make things happen.
  */
-function sameMachineRequest(request: Request): boolean {
-  if (!isLoopbackHost(hostName(request) ?? new URL(request.url).hostname)) return false;
-  if (request.headers.get('sec-fetch-site') === 'cross-site') return false;
+function fromAnotherOrigin(request: Request, publicOrigin: string): boolean {
+  const site = request.headers.get('sec-fetch-site');
+  if (site !== null && site !== 'same-origin' && site !== 'none') return true;
   const origin = request.headers.get('origin');
-  if (origin === 'null') return false;
-  if (origin) {
-    try {
-      if (!isLoopbackHost(new URL(origin).hostname)) return false;
-    } catch {
-      return false;
-    }
-  }
-  return true;
+  return origin !== null && origin !== publicOrigin;
 }
 
-/** The bearer check: undefined when the request may proceed, else the 401 to answer. */
-export function bearerAuth(config: ServiceConfig): (request: Request) => ApiError | undefined {
-  if (config.apiToken === undefined) {
-    // Only dev mode may run without a token, and then only while nothing but this machine can connect.
-    const open = config.mode === 'dev' && isLoopbackHost(config.host);
-    return (request) =>
-      open && sameMachineRequest(request)
-        ? undefined
-        : new ApiError(401, 'UNAUTHORIZED', 'the REST API is off: set NOON_CONNECT_API_TOKEN', {
-            'www-authenticate': BEARER_CHALLENGE,
-          });
-  }
-  const matches = secretMatcher(config.apiToken);
+/**
+ * The bearer check: undefined when the request may proceed, else the 401 (or, from a page on another origin, the
+ * 403) to answer. Without a configured token, dev mode checks the secret made at this start (`access.apiToken`).
+ */
+export function bearerAuth(
+  config: ServiceConfig,
+  access: { apiToken: string | undefined },
+): (request: Request) => ApiError | undefined {
+  const publicOrigin = new URL(config.publicUrl).origin;
+  const dev = config.mode === 'dev' && isLoopbackHost(config.host);
+  const matches = secretMatcher(access.apiToken);
   return (request) => {
+    if (fromAnotherOrigin(request, publicOrigin))
+      return new ApiError(403, 'FORBIDDEN', 'the REST API does not answer pages of other origins');
+    // In dev mode a name that is not loopback (DNS rebinding) is refused before any token is judged.
+    if (dev && !isLoopbackHost(hostName(request) ?? new URL(request.url).hostname))
+      return new ApiError(403, 'FORBIDDEN', 'in dev mode the REST API answers only on a loopback address');
     const token = bearerToken(request);
     if (token === undefined)
       return new ApiError(401, 'UNAUTHORIZED', 'a bearer token is required: Authorization: Bearer <token>', {

@@ -90,3 +90,23 @@ export async function connectionAction(
   if ('missing' in outcome) return connectionNotFound(v);
   return v.back(`/connections/${encodeURIComponent(id)}`, outcome.flash);
 }
+
+/**
+ * An operator's decision on an attempt that kept a key's raw answer (NEEDS_ATTENTION): the answer is dropped and
+ * the attempt left to retention. Until then the answer stays, as it may be the only copy of a live key.
+ */
+export async function resolveKeptAnswer(v: Visit, attemptId: string): Promise<Response> {
+  const { store, logger } = v.d.ctx;
+  const resolved = await store.resolveAttempt(attemptId, 'operator', v.d.ctx.now());
+  if (resolved)
+    logger.info({ dashboard: 'resolve', attemptId }, 'dashboard: kept answer resolved and dropped');
+  return v.back(
+    '/attention',
+    resolved
+      ? {
+          tone: 'ok',
+          text: 'Resolved: the key answer kept with this attempt was dropped; the attempt is left to retention.',
+        }
+      : { tone: 'bad', text: 'That attempt is not waiting for a decision (it is resolved, or gone).' },
+  );
+}

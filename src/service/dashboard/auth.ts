@@ -1,4 +1,5 @@
-// Dashboard sign-in, sessions, CSRF tokens and one-shot flash messages, all kept in this process's memory.
+// Dashboard sessions, CSRF tokens and one-shot flash messages, kept in this process's memory (sign-in limits are
+// counted in the store: see sign-in.ts).
 //
 // Every browser that opens a dashboard page carries one random cookie value. A CSRF token is an HMAC of that
 // value under a per-process key, so tokens need no storage and die with the cookie. Signing in swaps the value for
@@ -14,9 +15,6 @@ export const SESSION_TTL_MS = 12 * 60 * 60_000;
 const FLASH_TTL_MS = 10 * 60_000;
 const MAX_SESSIONS = 1000;
 const MAX_FLASHES = 1000;
-/** Wrong admin tokens allowed per window before sign-in pauses (a token is ≥ 24 random characters anyway). */
-const MAX_FAILURES = 10;
-const FAILURE_WINDOW_MS = 60_000;
 
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -35,8 +33,6 @@ export class DashboardAuth {
   readonly #key = randomBytes(32);
   readonly #sessions = new Map<string, { expiresAt: number }>();
   readonly #flashes = new Map<string, { flash: Flash; expiresAt: number }>();
-  /** Wrong tokens per browser cookie: one visitor's failures never lock another (the admin) out. */
-  readonly #failures = new Map<string, number[]>();
 
   constructor(o: AuthOptions) {
     this.#secure = o.secure;
@@ -121,26 +117,6 @@ export class DashboardAuth {
       this.#sessions.delete(cookieValue);
       this.#flashes.delete(cookieValue);
     }
-  }
-
-  /** Whether another sign-in may be tried now. */
-  signInAllowed(cookieValue: string): boolean {
-    const since = this.#now() - FAILURE_WINDOW_MS;
-    const recent = (this.#failures.get(cookieValue) ?? []).filter((t) => t > since);
-    if (recent.length === 0) this.#failures.delete(cookieValue);
-    else this.#failures.set(cookieValue, recent);
-    return recent.length < MAX_FAILURES;
-  }
-
-  recordFailure(cookieValue: string): void {
-    const now = this.#now();
-    if (this.#failures.size >= MAX_SESSIONS) {
-      for (const [k, ts] of this.#failures)
-        if (ts.every((t) => t <= now - FAILURE_WINDOW_MS)) this.#failures.delete(k);
-      while (this.#failures.size >= MAX_SESSIONS)
-        this.#failures.delete(this.#failures.keys().next().value as string);
-    }
-    this.#failures.set(cookieValue, [...(this.#failures.get(cookieValue) ?? []), now]);
   }
 
   /** Keeps a message for the next page this browser opens (POST → 303 → GET). */

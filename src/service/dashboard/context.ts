@@ -13,8 +13,8 @@ import { securityHeaders } from './security.js';
 export interface Dashboard {
   ctx: ServiceContext;
   auth: DashboardAuth;
-  /** Dev without an admin token: open without sign-in, but only on this machine. */
-  open: boolean;
+  /** Dev mode without an admin token: sign-in is with the secret made at this start, and only on this machine. */
+  dev: boolean;
   /** Where a connect flow started here returns to; undefined when the allow-list leaves the dashboard out. */
   returnTo: string | undefined;
   /** An HTML answer with the dashboard's headers and the given cookies. */
@@ -45,11 +45,11 @@ export function createDashboard(ctx: ServiceContext): Dashboard {
   return {
     ctx,
     auth: new DashboardAuth({
-      adminToken: config.adminToken,
+      adminToken: ctx.access.adminToken,
       secure: config.publicUrl.startsWith('https:'),
       now: ctx.now,
     }),
-    open: config.mode === 'dev' && config.adminToken === undefined,
+    dev: ctx.access.devToken !== undefined && ctx.access.adminToken === ctx.access.devToken,
     returnTo,
     respond,
     redirect(location, cookies = []) {
@@ -61,7 +61,7 @@ export function createDashboard(ctx: ServiceContext): Dashboard {
       return respond(status, page({ title, chrome: 'bare', body, ...(head ? { head } : {}) }), cookies);
     },
     async attentionCount() {
-      return (await store.listAttempts({ statuses: ATTENTION_STATUSES, limit: 1000 })).length;
+      return store.countAttempts(ATTENTION_STATUSES, { unresolved: true });
     },
   };
 }
@@ -76,12 +76,12 @@ export interface Visit {
   form: URLSearchParams;
   /** The browser's dashboard cookie value. */
   cookie: string;
-  /** Cookies to set with the answer (a first visit in open mode gets its cookie). */
+  /** Cookies to set with the answer. */
   cookies: string[];
   csrf: string;
   now: number;
   /** A page with the signed-in chrome. */
-  full(status: number, s: Omit<Shell, 'chrome' | 'open' | 'csrf'>): Promise<Response>;
+  full(status: number, s: Omit<Shell, 'chrome' | 'dev' | 'csrf'>): Promise<Response>;
   /** A 303 to `path`, which shows `flash` once. */
   back(path: string, flash: Flash): Response;
 }
@@ -99,7 +99,7 @@ export function startVisit(
       const attention = s.attention ?? (await d.attentionCount());
       return d.respond(
         status,
-        page({ ...s, chrome: 'full', attention, open: d.open, csrf: d.auth.csrfFor(o.cookie) }),
+        page({ ...s, chrome: 'full', attention, dev: d.dev, csrf: d.auth.csrfFor(o.cookie) }),
         o.cookies,
       );
     },

@@ -204,8 +204,8 @@ export interface Shell {
   attention?: number;
   /** The signed-in header (nav, sign-out) or a bare page (sign-in). */
   chrome: 'full' | 'bare';
-  /** Dev mode without sign-in: no sign-out button, a badge instead. */
-  open?: boolean;
+  /** Dev mode signed in with the secret made at this start: a badge beside the sign-out button. */
+  dev?: boolean;
   /** CSRF token for the sign-out form. */
   csrf?: string;
   body: Html;
@@ -228,10 +228,10 @@ export function page(s: Shell): string {
           navLink('/attention', 'Needs attention', s.nav === 'attention', s.attention),
           navLink('/events', 'Events', s.nav === 'events'),
         ]}</nav><div class="spacer"></div><div class="who">${
-          s.open
-            ? html`<span class="dev">DEV</span><span>open on this machine, no sign-in</span>`
-            : html`<span>Signed in as admin</span><form method="post" action="/sign-out"><input type="hidden" name="csrf" value="${s.csrf ?? ''}"><button type="submit">Sign out</button></form>`
-        }</div></div></header>`
+          s.dev
+            ? html`<span class="dev">DEV</span><span>signed in with this start’s token</span>`
+            : html`<span>Signed in as admin</span>`
+        }<form method="post" action="/sign-out"><input type="hidden" name="csrf" value="${s.csrf ?? ''}"><button type="submit">Sign out</button></form></div></div></header>`
       : html`<header><div class="bar"><span class="brand">noon<span>·</span>connect</span></div></header>`;
   const flash = s.flash
     ? html`<div class="flash flash-${s.flash.tone}" role="status">${s.flash.text}</div>`

@@ -3,7 +3,7 @@
 // This file is the pipeline every request goes through: route, method, gate, form, sign-in, session, page.
 
 import type { RouteHandler, ServiceContext } from '../service.js';
-import { connectionAction, connectSeller, reconnect } from './actions.js';
+import { connectionAction, connectSeller, reconnect, resolveKeptAnswer } from './actions.js';
 import { createDashboard, type Dashboard, startVisit, type Visit } from './context.js';
 import { page } from './html.js';
 import { messageBody } from './pages.js';
@@ -49,6 +49,8 @@ async function answer(v: Visit): Promise<Response> {
       return eventsPage(v);
     case 'connect-seller':
       return connectSeller(v);
+    case 'resolve':
+      return resolveKeptAnswer(v, v.route.id!);
     default:
       break;
   }
@@ -91,7 +93,7 @@ export function createDashboardHandler(ctx: ServiceContext): RouteHandler {
       if (checked instanceof Response) return checked;
       form = checked;
     }
-    if (route.name === 'sign-in') return signIn(d, { url, method, form, cookie });
+    if (route.name === 'sign-in') return signIn(d, { request, url, method, form, cookie });
     if (route.name === 'sign-out') return signOut(d, cookie);
 
     // Everything else needs a session (or the open dev mode).

@@ -9,6 +9,7 @@ import type {
   Delivery,
   EventRecord,
 } from '../../store/index.js';
+import type { RetentionReport } from '../retention.js';
 import { ago, badge, clipped, Html, html, mono, shortId, when } from './html.js';
 
 export const ATTENTION_STATUSES: readonly AttemptStatus[] = [
@@ -52,9 +53,13 @@ function health(c: Connection, now: number, compact = false): Html {
 
 // --- sign-in ----------------------------------------------------------------------------------------------
 
-export function signInBody(o: { csrf: string; next: string; error?: string }): Html {
+export function signInBody(o: { csrf: string; next: string; dev?: boolean; error?: string }): Html {
   return html`<div class="narrow card"><h1>Sign in to the dashboard</h1>
-<p class="muted">Use the admin token this service was started with (<code>NOON_CONNECT_ADMIN_TOKEN</code>).</p>
+<p class="muted">${
+    o.dev
+      ? html`Open the sign-in link <code>noon-connect dev</code> printed when it started, or paste the token from it.`
+      : html`Use the admin token this service was started with (<code>NOON_CONNECT_ADMIN_TOKEN</code>).`
+  }</p>
 ${o.error ? html`<div class="flash flash-bad" role="alert">${o.error}</div>` : ''}
 <form method="post" action="/sign-in">${csrfField(o.csrf)}<input type="hidden" name="next" value="${o.next}">
 <p><label for="token">Admin token</label><input type="password" id="token" name="token" autocomplete="current-password" required autofocus></p>
@@ -178,10 +183,20 @@ export function disconnectBody(o: { c: Connection; csrf: string }): Html {
 
 // --- attempts ---------------------------------------------------------------------------------------------
 
-export function attemptsTable(attempts: Attempt[], now: number): Html {
+/** An operator's Resolve button for an attempt that keeps a key's raw answer. */
+function resolveForm(a: Attempt, csrf: string): Html {
+  return html`<form method="post" action="/attempts/${a.id}/resolve">${csrfField(csrf)}<button type="submit" class="secondary" title="Drops the key answer kept with this attempt; do it once the key is dealt with">Resolve</button></form>`;
+}
+
+/** Attempts in a table; with `csrf`, an unresolved NEEDS_ATTENTION row gets a Resolve button. */
+export function attemptsTable(attempts: Attempt[], now: number, o: { csrf?: string } = {}): Html {
   const rows = attempts.map(
     (a) =>
-      html`<tr><td>${shortId(a.id)}</td><td>${a.kind}</td><td>${a.tenant}</td><td>${badge(a.status)}</td><td>${
+      html`<tr><td>${shortId(a.id)}</td><td>${a.kind}</td><td>${a.tenant}</td><td>${badge(a.status)}${
+        a.resolvedAt
+          ? html`<br><span class="muted small">resolved (${a.resolution ?? 'operator'})</span>`
+          : ''
+      }</td><td>${
         a.connectionId
           ? html`<a href="/connections/${encodeURIComponent(a.connectionId)}">${mono(a.sellerProject)}</a>`
           : mono(a.sellerProject)
@@ -189,7 +204,11 @@ export function attemptsTable(attempts: Attempt[], now: number): Html {
         a.errorCode
           ? html`<code>${a.errorCode}</code>${a.errorDetail ? html`<br><span class="muted small">${a.errorDetail.slice(0, 200)}</span>` : ''}`
           : html`<span class="muted">—</span>`
-      }</td><td>${a.exchangeSends}</td><td class="nowrap">${ago(a.createdAt, now)}</td><td class="nowrap">${ago(a.updatedAt, now)}</td></tr>`,
+      }</td><td>${a.exchangeSends}</td><td class="nowrap">${ago(a.createdAt, now)}</td><td class="nowrap">${ago(a.updatedAt, now)}</td>${
+        o.csrf === undefined
+          ? ''
+          : html`<td>${a.status === 'NEEDS_ATTENTION' && !a.resolvedAt ? resolveForm(a, o.csrf) : ''}</td>`
+      }</tr>`,
   );
   return table(
     [
@@ -204,21 +223,45 @@ export function attemptsTable(attempts: Attempt[], now: number): Html {
       'Sends',
       'Created',
       'Updated',
+      ...(o.csrf === undefined ? [] : ['']),
     ],
     rows,
     'No attempts.',
   );
 }
 
-export function attemptsBody(o: { attempts: Attempt[]; filter: string; now: number }): Html {
+/** What retention keeps and has removed (see docs/service.md, Retention). */
+export function retentionBody(r: RetentionReport): Html {
+  return html`<div class="card"><h2 style="margin-top:0">Retention</h2>
+<p class="muted">Ended attempts, delivered events and their deliveries are kept ${r.days} days (<code>NOON_CONNECT_RETENTION_DAYS</code>), then purged by the reconciler. A key answer kept for an operator stays, with its attempt, until it is resolved.</p>
+<div class="grid">
+<div class="stat"><span class="muted">Attempts kept</span><b>${r.attempts}</b></div>
+<div class="stat"><span class="muted">Events kept</span><b>${r.events}</b></div>
+<div class="stat"><span class="muted">Deliveries kept</span><b>${r.deliveries}</b></div>
+<div class="stat"><span class="muted">Key answers held</span><b>${r.heldAnswers}</b></div>
+</div>
+<p class="muted small">Past the age, purged on the next pass: ${r.purgeable.attempts} attempts, ${r.purgeable.events} events, ${r.purgeable.deliveries} deliveries. Removed so far: ${r.purged.attempts} attempts, ${r.purged.events} events, ${r.purged.deliveries} deliveries, ${r.purged.answers} kept answers.</p></div>`;
+}
+
+export function attemptsBody(o: {
+  attempts: Attempt[];
+  filter: string;
+  now: number;
+  retention: RetentionReport;
+}): Html {
   const filters = Object.entries(ATTEMPT_FILTERS).map(
     ([k, f]) =>
       html`<a href="/attempts${k === 'all' ? '' : `?state=${k}`}"${k === o.filter ? new Html(' aria-current="page"') : ''}>${f.label}</a>`,
   );
   return html`<h1>Attempts</h1>
-<p class="lead">Every connect, rotation and repair, with the state its journal reached (newest first).</p>
+<p class="lead">Every connect, rotation and repair, with the state its journal reached (newest first; ${
+    o.attempts.length < o.retention.attempts
+      ? `the newest ${o.attempts.length} of ${o.retention.attempts} kept`
+      : `${o.attempts.length} shown`
+  }).</p>
 <div class="filters">${filters}</div>
-${attemptsTable(o.attempts, o.now)}`;
+${attemptsTable(o.attempts, o.now)}
+${retentionBody(o.retention)}`;
 }
 
 const ATTENTION_HELP: Record<string, string> = {
@@ -227,7 +270,7 @@ const ATTENTION_HELP: Record<string, string> = {
   NEEDS_RECONNECT:
     'A key may exist on noon that this service does not hold, and it cannot be repaired from here. Ask the seller to connect again (Reconnect).',
   NEEDS_ATTENTION:
-    'A key was received and kept, but it failed validation or disagrees with what noon said before. Check the error and decide: reconnect or disconnect.',
+    'A key was received and kept, but it failed validation or disagrees with what noon said before. Check the error and decide: reconnect or disconnect. Then Resolve drops the kept answer (it is dropped by itself once noon no longer lists the key).',
 };
 
 export function attentionBody(o: {
@@ -239,7 +282,9 @@ export function attentionBody(o: {
   const sections = ATTENTION_STATUSES.map((s) => {
     const list = o.attempts.filter((a) => a.status === s);
     return html`<h2>${badge(s)} <span class="muted small">${list.length}</span></h2><p class="muted">${ATTENTION_HELP[s] ?? ''}</p>${
-      list.length > 0 ? attemptsTable(list, o.now) : html`<div class="section-empty">None.</div>`
+      list.length > 0
+        ? attemptsTable(list, o.now, { csrf: o.csrf })
+        : html`<div class="section-empty">None.</div>`
     }`;
   });
   const conns = o.connections.map(

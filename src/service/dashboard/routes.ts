@@ -16,12 +16,13 @@ export type DashboardRouteName =
   | 'test'
   | 'rotate'
   | 'disconnect'
-  | 'reconnect';
+  | 'reconnect'
+  | 'resolve';
 
 export interface DashboardRoute {
   name: DashboardRouteName;
   methods: readonly ('GET' | 'POST')[];
-  /** The connection a `/connections/{id}…` address names. */
+  /** The connection a `/connections/{id}…` address names (the attempt, for `/attempts/{id}/resolve`). */
   id?: string;
 }
 
@@ -50,6 +51,8 @@ export function matchRoute(path: string): DashboardRoute | undefined {
     case '/connect-seller':
       return { name: 'connect-seller', methods: ['POST'] };
   }
+  const resolve = /^\/attempts\/([0-9a-f-]{36})\/resolve$/.exec(path);
+  if (resolve) return { name: 'resolve', methods: ['POST'], id: resolve[1]! };
   const m = /^\/connections\/([A-Za-z0-9-]{1,64})(?:\/(test|rotate|disconnect|reconnect))?$/.exec(path);
   if (!m) return undefined;
   const id = m[1]!;

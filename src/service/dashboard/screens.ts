@@ -1,6 +1,7 @@
 // The dashboard's pages that only read: each loads its records from the store and renders its body.
 
 import type { Connection } from '../../store/index.js';
+import { retentionReport } from '../retention.js';
 import type { Visit } from './context.js';
 import type { Flash } from './html.js';
 import {
@@ -53,18 +54,20 @@ export async function attemptsPage(v: Visit): Promise<Response> {
   const key = v.url.searchParams.get('state') ?? 'all';
   const filter = ATTEMPT_FILTERS[key] ? key : 'all';
   const statuses = ATTEMPT_FILTERS[filter]!.statuses;
-  const attempts = await v.d.ctx.store.listAttempts({ ...(statuses ? { statuses } : {}), limit: 200 });
+  const { store, config } = v.d.ctx;
+  const attempts = await store.listAttempts({ ...(statuses ? { statuses } : {}), limit: 200 });
+  const retention = await retentionReport(store, config.retentionMs, v.now);
   return v.full(200, {
     title: 'Attempts',
     nav: 'attempts',
     flash: v.d.auth.takeFlash(v.cookie),
-    body: attemptsBody({ attempts, filter, now: v.now }),
+    body: attemptsBody({ attempts, filter, now: v.now, retention }),
   });
 }
 
 export async function attentionPage(v: Visit): Promise<Response> {
   const { store } = v.d.ctx;
-  const attempts = await store.listAttempts({ statuses: ATTENTION_STATUSES, limit: 500 });
+  const attempts = await store.listAttempts({ statuses: ATTENTION_STATUSES, unresolved: true, limit: 500 });
   const connections = await store.listConnections({ status: 'needs_reconnect' });
   return v.full(200, {
     title: 'Needs attention',

@@ -1,5 +1,5 @@
-// The dashboard's gate: the headers every answer carries, the loopback-only rule of open dev mode, form reading
-// with the CSRF check, and the session every page but sign-in needs.
+// The dashboard's gate: the headers every answer carries, the loopback-only rule of tokenless dev mode, form
+// reading with the CSRF check, and the session every page but sign-in needs.
 
 import { isLoopbackHost, PRODUCTION } from '../../client/index.js';
 import { hostName } from '../access.js';
@@ -43,12 +43,12 @@ export function securityHeaders(c: ServiceConfig): Readonly<Record<string, strin
 }
 
 /**
- * Open dev mode (no admin token) answers only on this machine: undefined when the request may go on, else the
- * refusal. Without sign-in the dashboard must not be reachable from another machine, nor through a DNS name that
- * points at this one (DNS rebinding): both the bound interface and the Host header must be loopback.
+ * Dev mode signed in with a per-start secret answers only on this machine: undefined when the request may go on,
+ * else the refusal. The dashboard must not be reachable through a DNS name that points at this machine (DNS
+ * rebinding): both the bound interface and the Host header must be loopback.
  */
 export function offMachineRefusal(d: Dashboard, request: Request): Response | undefined {
-  if (!d.open || (isLoopbackHost(d.ctx.config.host) && isLoopbackHost(hostName(request) ?? '')))
+  if (!d.dev || (isLoopbackHost(d.ctx.config.host) && isLoopbackHost(hostName(request) ?? '')))
     return undefined;
   return d.bare(
     403,
@@ -110,10 +110,7 @@ export async function checkedForm(
   return form;
 }
 
-/**
- * The cookie value of a signed-in browser (or, in open dev mode, of any browser on this machine, given one on
- * its first visit); otherwise the way to sign-in.
- */
+/** The cookie value of a signed-in browser; otherwise the way to sign-in. */
 export function requireSession(
   d: Dashboard,
   request: Request,
@@ -121,11 +118,6 @@ export function requireSession(
   method: 'GET' | 'POST',
   cookie: string | undefined,
 ): { cookie: string; cookies: string[] } | Response {
-  if (d.open) {
-    if (cookie) return { cookie, cookies: [] };
-    const value = d.auth.newCookieValue();
-    return { cookie: value, cookies: [d.auth.setCookie(value)] };
-  }
   if (cookie && d.auth.isSignedIn(cookie)) return { cookie, cookies: [] };
   if (method !== 'GET') return d.redirect('/sign-in');
   const target = `${url.pathname}${url.search}`;

@@ -1,55 +1,86 @@
-// Signing in to the dashboard with the admin token, and signing out. A wrong token is answered slowly and,
-// repeated, pauses sign-in for that browser only.
+// Signing in to the dashboard with the admin token (or, in dev mode without one, with the link printed at start),
+// and signing out. Every try is counted in the store before the token is judged: per client address, and overall
+// for addresses that have not signed in before, so neither fresh cookies nor many addresses buy more guesses,
+// and the real admin is never kept out for longer than a minute (or at all, from an address that signed in).
 
 import type { Dashboard } from './context.js';
 import { signInBody } from './pages.js';
 import { safeNext } from './routes.js';
 
+/** Tries one client address may make per window. */
+export const SIGN_IN_TRIES_PER_ADDRESS = 10;
+/** Tries all addresses that never signed in may make together per window. */
+export const SIGN_IN_TRIES_OVERALL = 100;
+export const SIGN_IN_WINDOW_MS = 60_000;
+/** An address that signed in is known this long (a 30-day window and the one before). */
+const KNOWN_ADDRESS_MS = 30 * 24 * 60 * 60_000;
+
+/** Counts one try; the refusal when a limit is reached (the token is then not judged at all). */
+async function tryRefused(d: Dashboard, address: string): Promise<string | undefined> {
+  const { limits } = d.ctx;
+  const own = await limits.hit(`signin:addr:${address}`, SIGN_IN_TRIES_PER_ADDRESS, SIGN_IN_WINDOW_MS);
+  if (!own.allowed) return 'Too many sign-in attempts from your address. Wait a minute, then try again.';
+  // An address the admin signed in from before is not held back by guesses from elsewhere.
+  if (await limits.seen(`signin:known:${address}`, KNOWN_ADDRESS_MS)) return undefined;
+  const all = await limits.hit('signin:all', SIGN_IN_TRIES_OVERALL, SIGN_IN_WINDOW_MS);
+  if (!all.allowed) return 'Sign-in is paused after many wrong tokens. Wait a minute, then try again.';
+  return undefined;
+}
+
 export async function signIn(
   d: Dashboard,
-  o: { url: URL; method: 'GET' | 'POST'; form: URLSearchParams; cookie: string | undefined },
+  o: {
+    request: Request;
+    url: URL;
+    method: 'GET' | 'POST';
+    form: URLSearchParams;
+    cookie: string | undefined;
+  },
 ): Promise<Response> {
   const { auth, ctx } = d;
   const next = safeNext(o.method === 'POST' ? o.form.get('next') : o.url.searchParams.get('next'));
-  if (d.open || auth.isSignedIn(o.cookie)) return d.redirect(next);
+  if (auth.isSignedIn(o.cookie)) return d.redirect(next);
   const cookies: string[] = [];
   let value = o.cookie;
   if (!value) {
     value = auth.newCookieValue();
     cookies.push(auth.setCookie(value));
   }
-  if (o.method === 'GET')
-    return d.bare(200, 'Sign in', signInBody({ csrf: auth.csrfFor(value), next }), cookies);
-  if (!auth.signInAllowed(value)) {
-    ctx.logger.warn({ dashboard: 'sign-in' }, 'dashboard: sign-in paused after repeated wrong tokens');
+  // Dev mode without an admin token: the link printed at start carries the token (`/sign-in?token=…`, as
+  // Jupyter does); the answer is a redirect to a clean URL, so it stays in no history and no Referer.
+  const linkToken = d.dev && o.method === 'GET' ? o.url.searchParams.get('token') : null;
+  if (o.method === 'GET' && linkToken === null)
+    return d.bare(200, 'Sign in', signInBody({ csrf: auth.csrfFor(value), next, dev: d.dev }), cookies);
+  const address = ctx.clientAddress(o.request);
+  const refused = await tryRefused(d, address);
+  if (refused) {
+    ctx.logger.warn({ dashboard: 'sign-in' }, 'dashboard: sign-in refused (too many tries)');
     return d.bare(
       429,
       'Sign in',
-      signInBody({
-        csrf: auth.csrfFor(value),
-        next,
-        error: 'Too many wrong tokens. Wait a minute, then try again.',
-      }),
+      signInBody({ csrf: auth.csrfFor(value), next, dev: d.dev, error: refused }),
+      cookies,
     );
   }
-  if (!auth.checkAdminToken((o.form.get('token') ?? '').trim())) {
-    auth.recordFailure(value);
+  const presented = (linkToken ?? o.form.get('token') ?? '').trim();
+  if (!auth.checkAdminToken(presented)) {
     ctx.logger.warn({ dashboard: 'sign-in' }, 'dashboard: wrong admin token');
-    // A short pause on every wrong token slows guessing without locking anyone else out.
+    // A short pause on every wrong token slows guessing further.
     await new Promise((r) => setTimeout(r, 200));
     return d.bare(
       401,
       'Sign in',
-      signInBody({ csrf: auth.csrfFor(value), next, error: 'That token is not right.' }),
+      signInBody({ csrf: auth.csrfFor(value), next, dev: d.dev, error: 'That token is not right.' }),
+      cookies,
     );
   }
+  await ctx.limits.mark(`signin:known:${address}`, KNOWN_ADDRESS_MS);
   const session = auth.signIn();
   ctx.logger.info({ dashboard: 'sign-in' }, 'dashboard: signed in');
   return d.redirect(next, [auth.setCookie(session.value, session.maxAgeS)]);
 }
 
 export function signOut(d: Dashboard, cookie: string | undefined): Response {
-  if (d.open) return d.redirect('/');
   d.auth.signOut(cookie);
   d.ctx.logger.info({ dashboard: 'sign-out' }, 'dashboard: signed out');
   return d.redirect('/sign-in', [d.auth.clearCookie()]);
