@@ -1,7 +1,7 @@
 // `noon-connect serve`: the connector service, configured by environment variables (read once; every problem
 // listed at start). Stops gracefully on SIGTERM/SIGINT: in-flight callbacks finish first.
 
-import { ConfigError, ENV_VARS, parseConfig } from '../service/config.js';
+import { ConfigError, configWarnings, ENV_VARS, parseConfig } from '../service/config.js';
 import { createService, StartupError } from '../service/service.js';
 import { EXIT, type Io, parseOptions, waitForStop } from './io.js';
 
@@ -23,7 +23,9 @@ export async function serveCommand(argv: string[], io: Io, signal?: AbortSignal)
   }
   let service: Awaited<ReturnType<typeof createService>>;
   try {
-    service = await createService(parseConfig(process.env));
+    const config = parseConfig(process.env);
+    for (const w of configWarnings(process.env)) io.err(`noon-connect serve: warning: ${w}`);
+    service = await createService(config);
   } catch (e) {
     if (e instanceof ConfigError || e instanceof StartupError) {
       io.err(`noon-connect serve: refusing to start: ${e.message}`);
@@ -34,7 +36,11 @@ export async function serveCommand(argv: string[], io: Io, signal?: AbortSignal)
   }
   io.out(`noon-connect serving on ${service.url} (public URL ${service.context.config.publicUrl})`);
   // Dev mode without tokens: the dashboard and API take the secret made at this start (H1).
-  if (service.signInUrl) io.out(`sign in: ${service.signInUrl} (the REST API takes the same token)`);
+  const restTakesDevToken = service.devToken !== undefined && service.context.config.apiToken === undefined;
+  if (service.signInUrl)
+    io.out(`sign in: ${service.signInUrl}${restTakesDevToken ? ' (the REST API takes the same token)' : ''}`);
+  else if (restTakesDevToken)
+    io.out(`REST API: Authorization: Bearer ${service.devToken} (made at this start)`);
   await waitForStop(signal);
   await service.close();
   return EXIT.OK;

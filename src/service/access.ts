@@ -47,7 +47,29 @@ function addressKey(raw: string | undefined): string {
   if (a.startsWith('[')) a = a.slice(1, a.indexOf(']') > 0 ? a.indexOf(']') : undefined);
   else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(a)) a = a.slice(0, a.lastIndexOf(':'));
   if (a.toLowerCase().startsWith('::ffff:') && a.includes('.')) a = a.slice(7);
-  return /^[0-9A-Fa-f:.]{2,45}$/.test(a) ? a.toLowerCase() : 'unknown';
+  if (!/^[0-9A-Fa-f:.]{2,45}$/.test(a)) return 'unknown';
+  return a.includes(':') ? ipv6Prefix64(a.toLowerCase()) : a;
+}
+
+/**
+ * An IPv6 address as its /64 network (`2001:db8:1:2::/64`): one subscriber is usually given a whole /64, so
+ * counting single addresses would let one client spread its tries over 2^64 of them.
+ */
+function ipv6Prefix64(a: string): string {
+  const [head = '', tail] = a.split('::');
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  if (t.some((g) => g.includes('.')) || h.some((g) => g.includes('.'))) return a;
+  const full =
+    tail === undefined
+      ? h
+      : [...h, ...new Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
+  if (full.length !== 8) return 'unknown';
+  return `${full
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /**

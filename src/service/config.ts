@@ -93,6 +93,84 @@ export const ENV_VARS: readonly [string, string][] = [
   ...EXPOSURE_ENV_VARS,
 ];
 
+const MODES = ['dev', 'production'] as const;
+const NOON_ENVS = ['production', 'noon-sandbox', 'local', 'custom'] as const;
+
+/** Words people use for a value, mapped to the value meant (`sandbox` is this package's own: `local`). */
+const ALIASES: Readonly<Record<string, string>> = {
+  sandbox: 'local',
+  localhost: 'local',
+  prod: 'production',
+  development: 'dev',
+  develop: 'dev',
+  text: 'pretty',
+  warning: 'warn',
+};
+
+/** The edit distance of two strings (insertions, deletions, substitutions). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The candidate closest to `value` (case-insensitive), or undefined when none is close: within a third of the
+ * longer word's length, at least 1 and at most 4 edits. A known alias wins.
+ */
+export function closest(value: string, candidates: readonly string[]): string | undefined {
+  const v = value.trim().toLowerCase();
+  const alias = ALIASES[v];
+  if (alias && candidates.includes(alias)) return alias;
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = distance(v, c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  if (best === undefined) return undefined;
+  const limit = Math.min(4, Math.max(1, Math.floor(Math.max(v.length, best.length) / 3)));
+  return bestD <= limit ? best : undefined;
+}
+
+function didYouMean(value: string, candidates: readonly string[]): string {
+  const c = closest(value, candidates);
+  if (!c) return '';
+  return c === 'local' && value.trim().toLowerCase() === 'sandbox'
+    ? " (did you mean local? that is the noon-connect sandbox; noon-sandbox is Noon's own static sandbox)"
+    : ` (did you mean ${c}?)`;
+}
+
+/** Prefixes of variables other parts read (tests, the sandbox), never a misspelling of a service variable. */
+const OTHER_PREFIXES = ['NOON_CONNECT_TEST_', 'NOON_CONNECT_BENCH_'];
+
+/**
+ * One warning per `NOON_CONNECT_*` variable the service does not read, with the closest known name: a misspelt
+ * variable is otherwise silently ignored. `known` adds names read elsewhere (e.g. a command's own variables).
+ * Names only, never values.
+ */
+export function configWarnings(
+  env: Record<string, string | undefined>,
+  known: readonly string[] = [],
+): string[] {
+  const names = new Set([...ENV_VARS.map(([k]) => k), ...known]);
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('NOON_CONNECT_') || names.has(name)) continue;
+    if (OTHER_PREFIXES.some((p) => name.startsWith(p))) continue;
+    const guess = closest(name, [...names]);
+    out.push(
+      `${name} is not a noon-connect variable and is ignored${guess ? ` (did you mean ${guess}?)` : ''}`,
+    );
+  }
+  return out;
+}
+
 function httpsUnlessLoopback(url: string, what: string, problems: string[], production: boolean): void {
   let u: URL;
   try {
@@ -128,7 +206,7 @@ export function parseConfig(
   };
   const modeRaw = get('NOON_CONNECT_MODE') ?? defaults.mode ?? 'production';
   if (modeRaw !== 'dev' && modeRaw !== 'production')
-    problems.push('NOON_CONNECT_MODE must be dev or production');
+    problems.push(`NOON_CONNECT_MODE must be dev or production${didYouMean(modeRaw, MODES)}`);
   const mode: Mode = modeRaw === 'dev' ? 'dev' : 'production';
   const production = mode === 'production';
 
@@ -153,7 +231,9 @@ export function parseConfig(
       production || noonEnv === 'production',
     );
   if (!['production', 'noon-sandbox', 'local', 'custom'].includes(noonEnv))
-    problems.push('NOON_ENV must be production, noon-sandbox, local or custom');
+    problems.push(
+      `NOON_ENV must be production, noon-sandbox, local or custom${didYouMean(noonEnv, NOON_ENVS)}`,
+    );
   const noonLocalUrl = get('NOON_LOCAL_URL') ?? defaults.noonLocalUrl;
   const noonAuthorizeUrl = get('NOON_AUTHORIZE_URL') ?? defaults.noonAuthorizeUrl;
   const noonGatewayUrl = get('NOON_GATEWAY_URL') ?? defaults.noonGatewayUrl;
@@ -213,10 +293,13 @@ export function parseConfig(
       problems.push(`return path ${p.slice(0, 40)} must be an absolute path`);
 
   const logRaw = get('NOON_CONNECT_LOG') ?? (mode === 'dev' ? 'pretty' : 'json');
-  if (logRaw !== 'pretty' && logRaw !== 'json') problems.push('NOON_CONNECT_LOG must be pretty or json');
+  if (logRaw !== 'pretty' && logRaw !== 'json')
+    problems.push(`NOON_CONNECT_LOG must be pretty or json${didYouMean(logRaw, ['pretty', 'json'])}`);
   const levelRaw = get('NOON_CONNECT_LOG_LEVEL') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(levelRaw))
-    problems.push('NOON_CONNECT_LOG_LEVEL must be debug, info, warn or error');
+    problems.push(
+      `NOON_CONNECT_LOG_LEVEL must be debug, info, warn or error${didYouMean(levelRaw, ['debug', 'info', 'warn', 'error'])}`,
+    );
   const intervalRaw = get('NOON_CONNECT_RECONCILE_INTERVAL_MS');
   const reconcileIntervalMs = intervalRaw === undefined ? 60_000 : Number(intervalRaw);
   if (!Number.isInteger(reconcileIntervalMs) || reconcileIntervalMs < 1000)

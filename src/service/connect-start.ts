@@ -2,7 +2,7 @@
 // A client address gets a number of starts per minute; a link gets its number of starts (one by default), counted
 // in the store; an e-mail-safe link shows a Continue button on GET and starts only on the POST it sends.
 
-import { htmlResponse, type StartParams } from '../http/index.js';
+import { htmlResponse, outcomePage, type StartParams } from '../http/index.js';
 import type { ServiceContext } from './service.js';
 
 const MINUTE_MS = 60_000;
@@ -24,11 +24,12 @@ async function linkToken(request: Request): Promise<string | null> {
 }
 
 function invalidLink(): Response {
-  return htmlResponse(400, {
-    title: 'This connect link is not valid',
-    tone: 'bad',
-    lines: ['This connect link is not valid or has expired. Ask for a new one.'],
-  });
+  return htmlResponse(
+    400,
+    outcomePage('invalid_link', {
+      detail: 'This connect link is not valid or has expired. Ask for a new one.',
+    }),
+  );
 }
 
 /**
@@ -70,15 +71,16 @@ export function serviceStartAuthorizer(
     }
     if (!(await links.consume(link))) {
       logger.info({ connect: 'start', tenant: link.params.tenant }, 'connect link used up');
-      return htmlResponse(410, {
-        title: 'This connect link was already used',
-        tone: 'bad',
-        lines: [
-          links.maxStarts === 1
-            ? 'Each connect link starts one connection, and this one has been used. Ask for a new link.'
-            : 'This connect link has been used as many times as it allows. Ask for a new link.',
-        ],
-      });
+      return htmlResponse(
+        410,
+        outcomePage('link_used', {
+          returnTo: link.params.returnTo,
+          detail:
+            links.maxStarts === 1
+              ? 'Each connect link starts one connection, and this one has been used. Ask for a new link.'
+              : 'This connect link has been used as many times as it allows. Ask for a new link.',
+        }),
+      );
     }
     metrics.connectsStarted.inc();
     return link.params;

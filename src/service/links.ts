@@ -9,6 +9,9 @@ import type { StartParams } from '../http/index.js';
 import type { Store } from '../store/index.js';
 import type { Vault } from '../vault/index.js';
 
+/** How long a used link's counter row outlives the link (clock skew between instances). */
+const LINK_ROW_MARGIN_MS = 60 * 60_000;
+
 /** How long a connect link stays valid unless configured otherwise: ten minutes. */
 export const LINK_TTL_MS = 10 * 60_000;
 
@@ -94,6 +97,14 @@ export class ConnectLinks {
   }
 
   /** How many starts one link allows. */
+  /**
+   * A key for another purpose of the service (the dashboard's CSRF tokens), derived from the sealed link key by
+   * HMAC: every instance derives the same, and the store holds nothing more to re-wrap on a master key rotation.
+   */
+  derivedKey(purpose: string): Buffer {
+    return createHmac('sha256', this.#key).update(`noon-connect derived key\0${purpose}`).digest();
+  }
+
   get maxStarts(): number {
     return this.#maxStarts;
   }
@@ -158,7 +169,9 @@ export class ConnectLinks {
    * single-use link), false once they are used up, on any instance.
    */
   async consume(link: ConnectLink): Promise<boolean> {
-    const n = await this.#store.hitCounter(`link:${link.id}`, 0, link.expiresAt);
+    // The row outlives the link by an hour, so an instance whose clock runs ahead cannot purge it while one
+    // whose clock runs behind still takes the link as unexpired.
+    const n = await this.#store.hitCounter(`link:${link.id}`, 0, link.expiresAt + LINK_ROW_MARGIN_MS);
     return n <= this.#maxStarts;
   }
 }

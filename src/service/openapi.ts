@@ -2,6 +2,7 @@
 // and describe exactly what the handlers answer (the API's tests check every answer against them).
 
 import { CONNECTION_STATUSES, TENANT_PATTERN } from '../connect/invariants.js';
+import { tokenPaths } from './openapi-tokens.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const nullable = (type: string) => ({ type: [type, 'null'] });
@@ -30,9 +31,24 @@ const ERROR_CODES = [
   'INTERNAL',
 ];
 
+const CONNECTION_EXAMPLE = {
+  id: '3f6c1f7e-6a53-4b5e-9a8e-0d6f2b1c9a10',
+  tenant: 'acme',
+  seller_project: 'PRJ20001',
+  status: 'active',
+  key_id: 'k-7d1e2c',
+  channel_identifier: 'layla-home@p20001.idp.noon.partners',
+  oauth_request_id: 'oreq-5b9a',
+  created_at: '2026-12-03T14:50:00.000Z',
+  connected_at: '2026-12-03T14:50:02.000Z',
+  updated_at: '2026-12-03T14:50:02.000Z',
+  last_health: { checked_at: '2026-12-03T15:00:00.000Z', ok: true, detail: null },
+};
+
 const schemas = {
   Error: {
     type: 'object',
+    examples: [{ error: { code: 'CONNECTION_NOT_FOUND', message: 'no such connection' } }],
     required: ['error'],
     additionalProperties: false,
     properties: {
@@ -50,6 +66,7 @@ const schemas = {
   Connection: {
     type: 'object',
     description: 'Metadata of a connection. Never a key, token or session.',
+    examples: [CONNECTION_EXAMPLE],
     required: [
       'id',
       'tenant',
@@ -93,6 +110,7 @@ const schemas = {
   },
   ConnectionList: {
     type: 'object',
+    examples: [{ connections: [CONNECTION_EXAMPLE] }],
     required: ['connections'],
     additionalProperties: false,
     properties: { connections: { type: 'array', items: ref('Connection') } },
@@ -126,6 +144,12 @@ const schemas = {
   },
   ConnectLink: {
     type: 'object',
+    examples: [
+      {
+        url: 'https://connect.example.com/connect/start?t=eyJpZCI6IjEyMyJ9.c2lnbmF0dXJl',
+        expires_at: '2026-12-03T15:10:00.000Z',
+      },
+    ],
     required: ['url', 'expires_at'],
     additionalProperties: false,
     properties: {
@@ -267,9 +291,16 @@ const parameters = {
 };
 
 /** An operation on one connection that takes no body. */
-function connectionAction(summary: string, okResponse: object, extra: Record<string, object> = {}) {
+function connectionAction(
+  operationId: string,
+  summary: string,
+  okResponse: object,
+  extra: Record<string, object> = {},
+) {
   return {
     post: {
+      operationId,
+      tags: ['connections'],
       summary,
       parameters: [p('ConnectionId'), p('TenantHeader'), p('TenantQuery')],
       responses: {
@@ -291,6 +322,7 @@ export function openApiDocument(o: { serverUrl?: string } = {}) {
     info: {
       title: 'noon-connect service API',
       version: '1',
+      license: { name: 'MIT', identifier: 'MIT' },
       description:
         "The integrator backend's API of the noon-connect service: connections, connect links, key rotation, " +
         'disconnects, health checks, and calls to Noon as a connected seller. No answer ever holds a key, ' +
@@ -299,16 +331,32 @@ export function openApiDocument(o: { serverUrl?: string } = {}) {
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     ...(o.serverUrl ? { servers: [{ url: o.serverUrl }] } : {}),
     security: [{ bearerAuth: [] }],
+    tags: [
+      {
+        name: 'connections',
+        description: 'Connected sellers: list, inspect, rotate, disconnect, check, proxy.',
+      },
+      { name: 'connect links', description: 'Links that start the connect flow in a seller’s browser.' },
+      { name: 'meta', description: 'This document.' },
+    ],
     paths: {
+      ...tokenPaths,
       '/api/openapi.json': {
         get: {
+          operationId: 'getOpenApiDocument',
+          tags: ['meta'],
           summary: 'This document (no authentication).',
           security: [],
-          responses: { '200': { description: 'The OpenAPI document.', content: { 'application/json': {} } } },
+          responses: {
+            '200': { description: 'The OpenAPI document.', content: { 'application/json': {} } },
+            '404': r('Other'),
+          },
         },
       },
       '/api/connections': {
         get: {
+          operationId: 'listConnections',
+          tags: ['connections'],
           summary: 'List connections (metadata only).',
           parameters: [p('TenantHeader'), p('TenantQuery'), p('StatusQuery')],
           responses: {
@@ -322,6 +370,8 @@ export function openApiDocument(o: { serverUrl?: string } = {}) {
       },
       '/api/connections/{id}': {
         get: {
+          operationId: 'getConnection',
+          tags: ['connections'],
           summary: 'One connection (metadata only).',
           parameters: [p('ConnectionId'), p('TenantHeader'), p('TenantQuery')],
           responses: {
@@ -336,11 +386,18 @@ export function openApiDocument(o: { serverUrl?: string } = {}) {
       },
       '/api/connect-links': {
         post: {
+          operationId: 'createConnectLink',
+          tags: ['connect links'],
           summary: 'A signed, expiring link that starts the connect flow for a tenant.',
           parameters: [p('TenantHeader')],
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: ref('ConnectLinkRequest') } },
+            content: {
+              'application/json': {
+                schema: ref('ConnectLinkRequest'),
+                example: { tenant: 'acme', return_to: '/settings/noon' },
+              },
+            },
           },
           responses: {
             '201': ok('The link.', 'ConnectLink'),
@@ -355,25 +412,38 @@ export function openApiDocument(o: { serverUrl?: string } = {}) {
         },
       },
       '/api/connections/{id}/rotate': connectionAction(
+        'rotateConnectionKey',
         "Rotate the connection's key, make-before-break.",
         ok('The connection, with its new key id.', 'Connection'),
         { '409': r('Conflict'), '502': r('BadGateway') },
       ),
       '/api/connections/{id}/disconnect': connectionAction(
+        'disconnectConnection',
         "Remove the connection's keys upstream and mark it disconnected (repeating it changes nothing).",
         ok('The disconnected connection.', 'Connection'),
         { '502': r('BadGateway') },
       ),
       '/api/connections/{id}/health-check': connectionAction(
+        'checkConnectionHealth',
         'Log in as the seller and ask whoami; the result is recorded on the connection.',
         ok('The result (a failed check is ok: false, not an error).', 'HealthCheck'),
         { '409': r('Conflict') },
       ),
       '/api/connections/{id}/proxy': {
         post: {
+          operationId: 'proxyConnection',
+          tags: ['connections'],
           summary: 'Call a Noon API as the connected seller.',
           parameters: [p('ConnectionId'), p('TenantHeader'), p('TenantQuery')],
-          requestBody: { required: true, content: { 'application/json': { schema: ref('ProxyRequest') } } },
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: ref('ProxyRequest'),
+                example: { method: 'GET', path: '/catalog/v1/items', query: { limit: 10 } },
+              },
+            },
+          },
           responses: {
             '200': ok("Noon's answer (its error statuses included).", 'ProxyResponse'),
             '400': r('BadRequest'),

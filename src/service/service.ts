@@ -14,14 +14,19 @@ import { openStore, type Store } from '../store/index.js';
 import type { Vault } from '../vault/index.js';
 import { BEARER_CHALLENGE, bearerToken, clientAddress, secretMatcher } from './access.js';
 import { createApiHandler } from './api/index.js';
+import { type Audit, auditLog } from './audit.js';
 import type { ServiceConfig } from './config.js';
 import { serviceStartAuthorizer } from './connect-start.js';
 import { createDashboardHandler } from './dashboard/index.js';
+import { LEASES, Leases } from './leases.js';
 import { StoreLimits } from './limits.js';
 import { ConnectLinks } from './links.js';
 import { createLogger } from './logging.js';
 import { checkMasterKeySafety } from './master-key-safety.js';
 import { type ServiceMetrics, serviceMetrics, upstreamEndpointLabel } from './metrics.js';
+import { Scheduler } from './scheduler.js';
+import { ApiTokens } from './tokens.js';
+import { internalErrorResponse, notFoundResponse } from './views.js';
 import {
   closeKeyProvider,
   connectorOptions,
@@ -54,6 +59,14 @@ export interface ServiceContext {
   access: ServiceAccess;
   /** Limits counted in the store (every instance together). */
   limits: StoreLimits;
+  /** Per-tenant API tokens (hashed in the store). */
+  tokens: ApiTokens;
+  /** The audit log (in the store). */
+  audit: Audit;
+  /** Leases for work one instance does at a time. */
+  leases: Leases;
+  /** The dashboard's CSRF key, shared by every instance (derived from the sealed link key). */
+  dashboardKey: Buffer;
   /** The client address of a request (the socket's, or through the configured trusted proxies). */
   clientAddress(request: Request): string;
   now(): number;
@@ -70,8 +83,10 @@ export interface Service {
   fetch(request: Request): Promise<Response>;
   /** Stops accepting, lets in-flight callbacks finish, stops the workers, closes the store. */
   close(): Promise<void>;
-  /** Runs the reconciler once now. */
+  /** Runs the reconciler once now (whatever the lease says). */
   reconcile(): ReturnType<Connector['reconcile']>;
+  /** The scheduled operations (health checks, rotation policy); `tick()` runs one round now. */
+  readonly scheduler: Scheduler;
   /** Dev mode without tokens: the secret made at this start, which signs in and authorizes API calls. */
   readonly devToken: string | undefined;
   /** Dev mode without an admin token: the link that signs a browser in (printed by `noon-connect dev`). */
@@ -86,6 +101,8 @@ export interface ServiceDeps {
   logDestination?: NodeJS.WritableStream;
   /** Log in to Noon at start so a bad key or unreachable gateway stops start-up (default true). */
   verifyNoonLogin?: boolean;
+  /** Start the scheduled operations' timer (default true; tests run `scheduler.tick()` themselves). */
+  startScheduler?: boolean;
   /** Extra hooks for tests. */
   stepHook?: Parameters<typeof createConnector>[0]['stepHook'];
 }
@@ -263,6 +280,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   };
   // The socket address of each request the listener hands on (requests made in process have none).
   const socketAddresses = new WeakMap<Request, string>();
+  let warnedForwardedFor = false;
   const context: ServiceContext = {
     config,
     connector,
@@ -272,12 +290,21 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
     links,
     access,
     limits: new StoreLimits(store, now),
-    clientAddress: (request) =>
-      clientAddress(
-        socketAddresses.get(request),
-        request.headers.get('x-forwarded-for'),
-        config.trustedProxies,
-      ),
+    tokens: new ApiTokens(store, now),
+    audit: auditLog(store, logger, now),
+    leases: new Leases(store, now),
+    dashboardKey: links.derivedKey('dashboard-csrf'),
+    clientAddress: (request) => {
+      const forwardedFor = request.headers.get('x-forwarded-for');
+      if (forwardedFor !== null && config.trustedProxies === 0 && !warnedForwardedFor) {
+        // Behind a proxy that is not counted, every client has the proxy's address and shares its limits.
+        warnedForwardedFor = true;
+        logger.warn(
+          'requests carry X-Forwarded-For but NOON_CONNECT_TRUSTED_PROXIES is 0: every client behind that proxy counts as one address for limits; set it to the number of proxies in front',
+        );
+      }
+      return clientAddress(socketAddresses.get(request), forwardedFor, config.trustedProxies);
+    },
     now,
   };
 
@@ -321,10 +348,10 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
       }
       const r = (await connectHandler(request)) ?? (await api(request)) ?? (await dashboard(request));
       if (r) return r;
-      return json(404, { error: 'not_found' });
+      return notFoundResponse(request);
     } catch (e) {
       logger.error({ code: (e as { code?: string }).code ?? (e as Error).name, path }, 'unhandled error');
-      return json(500, { error: 'internal' });
+      return internalErrorResponse();
     }
   };
 
@@ -340,10 +367,24 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
       throw e;
     }
   };
+  // One instance of the deployment runs a pass per interval: the lease (held a little less than the interval)
+  // saves the others the duplicate work; two passes at once would still be safe (every step is compare-and-set).
+  const reconcileLeaseMs = Math.max(500, config.reconcileIntervalMs - 500);
+  const leasedPass = async () => {
+    await context.leases.runOnce(LEASES.reconcile, reconcileLeaseMs, async () => {
+      await reconcile();
+      const at = now();
+      await store
+        .purgeServiceState({ now: at, auditBefore: at - config.retentionMs, limit: 1000 })
+        .catch((e) =>
+          logger.warn({ code: (e as { code?: string }).code ?? (e as Error).name }, 'session purge failed'),
+        );
+    });
+  };
   let reconciling: Promise<unknown> | undefined;
   const reconcileInBackground = () => {
     // One pass at a time in this process; close() waits for the one running.
-    reconciling ??= reconcile()
+    reconciling ??= leasedPass()
       .catch(() => {})
       .finally(() => {
         reconciling = undefined;
@@ -361,6 +402,18 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
         })
       : undefined;
   webhooks?.start();
+  const scheduler = new Scheduler({
+    store,
+    connector,
+    apiUsers: noon.apiUsers,
+    leases: context.leases,
+    logger,
+    audit: context.audit,
+    now,
+    settings: config,
+    webhookEndpoints: config.webhookUrls,
+  });
+  if (deps.startScheduler ?? true) scheduler.start();
 
   let server: Server | undefined;
   let url = config.publicUrl;
@@ -399,6 +452,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
       });
     } catch (e) {
       clearInterval(reconcileTimer);
+      await scheduler.stop();
       await webhooks?.stop();
       return fail(
         new StartupError(
@@ -422,6 +476,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
         : undefined,
     fetch: fetchHandler,
     reconcile: () => connector.reconcile(),
+    scheduler,
     close() {
       closing ??= (async () => {
         draining = true;
@@ -437,6 +492,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
         }
         clearInterval(reconcileTimer);
         await reconciling;
+        await scheduler.stop();
         await webhooks?.stop();
         server?.closeAllConnections();
         await closed;

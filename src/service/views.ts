@@ -1,7 +1,9 @@
 // The public shape of a connection, as the REST API answers it and the CLI's `--json` prints it: one
 // serializer, snake_case field names, ISO 8601 times. Metadata only: never a key, a token or a sealed value (K7).
 
+import { htmlResponse, notFoundPage, type OutcomeStatus, outcomePage } from '../http/index.js';
 import type { Attempt, Connection, Credential } from '../store/index.js';
+import { jsonResponse } from './api/http.js';
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -103,3 +105,51 @@ export function connectionDetailJson(
     })),
   };
 }
+
+// --- The answer to a path nothing serves --------------------------------------------------------------
+
+const STATUSES: readonly OutcomeStatus[] = [
+  'connected',
+  'already_connected',
+  'denied',
+  'expired',
+  'failed',
+  'pending',
+  'link_used',
+  'invalid_link',
+  'unavailable',
+];
+
+/**
+ * What the service answers for a path no part of it serves, in the one error shape of the REST API
+ * (`{"error":{"code","message"}}`) — or, for a browser asking for a page, an HTML page with the way back. A return
+ * path the connect flow sent the browser to (`?connect_status=…`) belongs to the integrator's app; when the
+ * service itself receives it (dev: the app is not in front of it), the page says what happened and links to the
+ * dashboard instead of a bare 404.
+ */
+export function notFoundResponse(request: Request): Response {
+  const wantsPage = request.method === 'GET' && (request.headers.get('accept') ?? '').includes('text/html');
+  if (!wantsPage)
+    return jsonResponse(404, { error: { code: 'NOT_FOUND', message: 'no such route' } }, SECURITY_HEADERS);
+  const url = new URL(request.url);
+  const status = url.searchParams.get('connect_status') as OutcomeStatus | null;
+  if (status && STATUSES.includes(status)) {
+    const page = outcomePage(status);
+    page.lines.push(
+      `Your app's page ${url.pathname} takes over from here; this service has no page there, so here is the way back.`,
+    );
+    page.link = { href: '/', label: 'Go to the dashboard' };
+    return htmlResponse(200, page);
+  }
+  return htmlResponse(404, notFoundPage());
+}
+
+/** A fault of the service itself, in the REST API's error shape. */
+export function internalErrorResponse(): Response {
+  return jsonResponse(500, { error: { code: 'INTERNAL', message: 'internal error' } }, SECURITY_HEADERS);
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};

@@ -184,4 +184,52 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE nc_attempts ADD COLUMN resolution TEXT`,
     ],
   },
+  {
+    version: 4,
+    name: 'admin sessions, per-tenant API tokens, audit log, leases for run-once work',
+    statements: [
+      // A signed-in dashboard browser: the SHA-256 of its cookie value (never the value), so any instance accepts
+      // it, a restart loses none, and signing out revokes it for every instance at once.
+      `CREATE TABLE nc_sessions (
+        id_hash TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        flash TEXT
+      )`,
+      `CREATE INDEX nc_sessions_expiry ON nc_sessions (expires_at)`,
+      // REST API tokens: the SHA-256 of the token (never the token), its recognisable prefix, and the tenant it
+      // is scoped to (NULL: every tenant).
+      `CREATE TABLE nc_api_tokens (
+        prefix TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        tenant TEXT,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at BIGINT,
+        last_used_at BIGINT,
+        revoked_at BIGINT
+      )`,
+      // Who did what, to which connection, when: metadata only, never a secret.
+      `CREATE TABLE nc_audit (
+        id TEXT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        tenant TEXT,
+        connection_id TEXT,
+        outcome TEXT NOT NULL,
+        detail TEXT
+      )`,
+      `CREATE INDEX nc_audit_at ON nc_audit (at)`,
+      // Work one instance should do at a time (reconciler passes, scheduled checks): a named row with an owner
+      // and an expiry, taken by compare-and-set.
+      `CREATE TABLE nc_leases (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];

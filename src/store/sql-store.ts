@@ -4,12 +4,13 @@
 import { UsageError } from '../usage-error.js';
 import { MIGRATIONS } from './migrations.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import * as events_ from './sql-events.js';
+import { insertEvents } from './sql-events.js';
+import * as retention from './sql-retention.js';
 import {
   attemptFrom,
   connectionFrom,
   credentialFrom,
-  deliveryFrom,
-  eventFrom,
   num,
   PATCH_COLUMNS,
   placeholders,
@@ -17,11 +18,15 @@ import {
   strOrNull,
   Where,
 } from './sql-rows.js';
+import * as state from './sql-service-state.js';
 import type {
+  AdminSession,
+  ApiTokenRecord,
   Attempt,
   AttemptPatch,
   AttemptResolution,
   AttemptStatus,
+  AuditEntry,
   ClaimResult,
   Connection,
   ConnectionStatus,
@@ -36,37 +41,6 @@ import type {
   SideEffects,
   Store,
 } from './types.js';
-import { TERMINAL_STATUSES } from './types.js';
-
-/**
- * An ended attempt retention may delete: last updated before the cut-off and holding no sealed value. An
- * unresolved NEEDS_ATTENTION attempt holds its raw answer (perhaps the only copy of a live key) and stays.
- * Parameters: the terminal statuses, then the cut-off.
- */
-const PURGEABLE_ATTEMPT = `status IN (${TERMINAL_STATUSES.map(() => '?').join(', ')}) AND updated_at < ?
-  AND raw_exchange_sealed IS NULL AND access_token_sealed IS NULL
-  AND (status <> 'NEEDS_ATTENTION' OR resolved_at IS NOT NULL)`;
-/** A delivery that reached its endpoint before the cut-off; pending ones are the webhook worker's. */
-const PURGEABLE_DELIVERY = 'delivered_at IS NOT NULL AND delivered_at < ?';
-/** An event older than the cut-off that no delivery row (pending, or not yet purged) still needs. */
-const PURGEABLE_EVENT =
-  'created_at < ? AND NOT EXISTS (SELECT 1 FROM nc_deliveries d WHERE d.event_id = nc_events.id)';
-
-async function insertEvents(tx: SqlExecutor, events: readonly NewEvent[] | undefined): Promise<void> {
-  for (const e of events ?? []) {
-    await tx.run(
-      'INSERT INTO nc_events (id, type, tenant, connection_id, attempt_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      [e.id, e.type, e.tenant, e.connectionId, e.attemptId, e.payload, e.createdAt],
-    );
-    for (const endpoint of e.endpoints) {
-      await tx.run('INSERT INTO nc_deliveries (event_id, endpoint, attempts, next_at) VALUES (?, ?, 0, ?)', [
-        e.id,
-        endpoint,
-        e.createdAt,
-      ]);
-    }
-  }
-}
 
 /** Makes `c` the connection's active credential; the one active before becomes retiring. Returns that one. */
 async function activateCredential(
@@ -370,13 +344,30 @@ export class SqlStore implements Store {
         const previous = await activateCredential(tx, connectionId, c);
         await tx.run(
           `UPDATE nc_connections SET status = 'active', credential_id = ?, key_id = ?, channel_identifier = ?,
-             user_code = COALESCE(?, user_code), oauth_request_id = COALESCE(?, oauth_request_id), updated_at = ?, connected_at = ?
+             user_code = COALESCE(?, user_code), oauth_request_id = COALESCE(?, oauth_request_id), updated_at = ?,
+             connected_at = CASE WHEN connected_at IS NOT NULL AND status = 'active'
+               AND (SELECT kind FROM nc_attempts WHERE id = ?) = 'rotate' THEN connected_at ELSE ? END
            WHERE id = ?`,
-          [c.id, c.keyId, c.channelIdentifier, input.userCode, input.oauthRequestId, now, now, connectionId],
+          [
+            c.id,
+            c.keyId,
+            c.channelIdentifier,
+            input.userCode,
+            input.oauthRequestId,
+            now,
+            input.attemptId,
+            now,
+            connectionId,
+          ],
         );
         await insertEvents(
           tx,
           input.events?.map((e) => ({ ...e, connectionId })),
+        );
+        // The attempt has ended: the exchange slot it held for this seller project goes in the same commit.
+        await tx.run(
+          'DELETE FROM nc_exchange_slots WHERE tenant = ? AND seller_project = ? AND attempt_id = ?',
+          [c.tenant, c.sellerProject, input.attemptId],
         );
         const row = (await tx.all<Row>('SELECT * FROM nc_connections WHERE id = ?', [connectionId]))[0]!;
         return {
@@ -384,7 +375,10 @@ export class SqlStore implements Store {
           previous,
         };
       },
-      { durable: true },
+      // Not flushed on its own: the key it stores comes from the raw answer the KEY_STORED commit already made
+      // durable, and this commit removes that answer in the same transaction. A power loss that takes this
+      // commit back leaves KEY_STORED with the answer, which the reconciler finishes (P4); a killed process
+      // loses nothing (WAL). The next durable commit flushes it with everything before it.
     );
   }
 
@@ -506,163 +500,106 @@ export class SqlStore implements Store {
     });
   }
 
-  // --- events and deliveries ------------------------------------------------------------------------
+  // --- events, deliveries and counters: see sql-events.ts ----------------------------------------------
 
-  async appendEvents(events: NewEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await this.#db.transaction((tx) => insertEvents(tx, events));
+  appendEvents(events: NewEvent[]): Promise<void> {
+    return events_.appendEvents(this.#db, events);
   }
-
-  async listEvents(
-    q: { limit?: number; tenant?: string; connectionId?: string } = {},
-  ): Promise<EventRecord[]> {
-    const w = new Where().eq('tenant', q.tenant).eq('connection_id', q.connectionId);
-    const rows = await this.#db.all<Row>(
-      `SELECT * FROM nc_events ${w} ORDER BY created_at DESC, id LIMIT ?`,
-      [...w.params, q.limit ?? 200],
-    );
-    return rows.map(eventFrom);
+  listEvents(q?: { limit?: number; tenant?: string; connectionId?: string }): Promise<EventRecord[]> {
+    return events_.listEvents(this.#db, q);
   }
-
-  async leaseDueDeliveries(
+  leaseDueDeliveries(
     now: number,
     leaseMs: number,
     limit: number,
   ): Promise<(Delivery & { event: EventRecord })[]> {
-    // The outer WHERE repeats the due/lease test so a concurrent leaser that lost the race updates nothing.
-    const rows = await this.#db.all<Row>(
-      `UPDATE nc_deliveries SET lease_until = ?
-       WHERE delivered_at IS NULL AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-         AND (event_id, endpoint) IN (
-           SELECT event_id, endpoint FROM nc_deliveries
-           WHERE delivered_at IS NULL AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-           ORDER BY next_at LIMIT ?)
-       RETURNING *`,
-      [now + leaseMs, now, now, now, now, limit],
-    );
-    if (rows.length === 0) return [];
-    const ids = [...new Set(rows.map((r) => String(r.event_id)))];
-    const events = await this.#db.all<Row>(
-      `SELECT * FROM nc_events WHERE id IN (${placeholders(ids.length)})`,
-      ids,
-    );
-    const byId = new Map(events.map((e) => [String(e.id), eventFrom(e)]));
-    return rows
-      .map((r) => ({ ...deliveryFrom(r), event: byId.get(String(r.event_id))! }))
-      .filter((d) => d.event);
+    return events_.leaseDueDeliveries(this.#db, now, leaseMs, limit);
   }
-
-  async completeDelivery(eventId: string, endpoint: string, status: number, now: number): Promise<void> {
-    await this.#db.run(
-      'UPDATE nc_deliveries SET delivered_at = ?, last_status = ?, last_error = NULL, attempts = attempts + 1, lease_until = NULL WHERE event_id = ? AND endpoint = ?',
-      [now, status, eventId, endpoint],
-    );
+  completeDelivery(eventId: string, endpoint: string, status: number, now: number): Promise<void> {
+    return events_.completeDelivery(this.#db, eventId, endpoint, status, now);
   }
-
-  async failDelivery(
+  failDelivery(
     eventId: string,
     endpoint: string,
     status: number | null,
     error: string,
     nextAt: number,
   ): Promise<void> {
-    await this.#db.run(
-      'UPDATE nc_deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?, next_at = ?, lease_until = NULL WHERE event_id = ? AND endpoint = ? AND delivered_at IS NULL',
-      [status, error.slice(0, 500), nextAt, eventId, endpoint],
-    );
+    return events_.failDelivery(this.#db, eventId, endpoint, status, error, nextAt);
+  }
+  listDeliveries(q?: { pending?: boolean; limit?: number; eventId?: string }): Promise<Delivery[]> {
+    return events_.listDeliveries(this.#db, q);
+  }
+  hitCounter(name: string, windowStart: number, expiresAt: number, by?: number): Promise<number> {
+    return events_.hitCounter(this.#db, name, windowStart, expiresAt, by);
+  }
+  readCounter(name: string, windowStart: number): Promise<number> {
+    return events_.readCounter(this.#db, name, windowStart);
   }
 
-  async listDeliveries(q: { pending?: boolean; limit?: number; eventId?: string } = {}): Promise<Delivery[]> {
-    const w = new Where().eq('event_id', q.eventId);
-    if (q.pending !== undefined) w.add(q.pending ? 'delivered_at IS NULL' : 'delivered_at IS NOT NULL');
-    const rows = await this.#db.all<Row>(`SELECT * FROM nc_deliveries ${w} ORDER BY next_at DESC LIMIT ?`, [
-      ...w.params,
-      q.limit ?? 200,
-    ]);
-    return rows.map(deliveryFrom);
-  }
-  // --- shared counters --------------------------------------------------------------------------------
+  // --- retention: see sql-retention.ts ------------------------------------------------------------------
 
-  async hitCounter(name: string, windowStart: number, expiresAt: number, by = 1): Promise<number> {
-    const rows = await this.#db.all<{ hits: unknown }>(
-      `INSERT INTO nc_counters (name, window_start, hits, expires_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (name, window_start) DO UPDATE SET hits = nc_counters.hits + excluded.hits,
-         expires_at = CASE WHEN excluded.expires_at > nc_counters.expires_at THEN excluded.expires_at ELSE nc_counters.expires_at END
-       RETURNING hits`,
-      [name, windowStart, by, expiresAt],
-    );
-    return num(rows[0]?.hits ?? 0);
+  resolveAttempt(id: string, resolution: AttemptResolution, now: number): Promise<boolean> {
+    return retention.resolveAttempt(this.#db, id, resolution, now);
+  }
+  purge(q: { before: number; now: number; limit: number }): Promise<PurgeResult> {
+    return retention.purge(this.#db, q);
+  }
+  retentionCounts(before: number): Promise<RetentionCounts> {
+    return retention.retentionCounts(this.#db, before);
   }
 
-  async readCounter(name: string, windowStart: number): Promise<number> {
-    const rows = await this.#db.all<{ hits: unknown }>(
-      'SELECT hits FROM nc_counters WHERE name = ? AND window_start = ?',
-      [name, windowStart],
-    );
-    return num(rows[0]?.hits ?? 0);
+  // --- the service's shared state (sessions, API tokens, audit, leases): see sql-service-state.ts ---------
+
+  createSession(s: Parameters<Store['createSession']>[0]): Promise<void> {
+    return state.createSession(this.#db, s);
   }
-
-  // --- retention ------------------------------------------------------------------------------------
-
-  async resolveAttempt(id: string, resolution: AttemptResolution, now: number): Promise<boolean> {
-    // Durable: the answer may have been the only copy of a key; once the decision is recorded it is gone.
-    return this.#db.transaction(
-      async (tx) =>
-        (await tx.run(
-          `UPDATE nc_attempts SET resolved_at = ?, resolution = ?, raw_exchange_sealed = NULL, updated_at = ?
-           WHERE id = ? AND status = 'NEEDS_ATTENTION' AND resolved_at IS NULL`,
-          [now, resolution, now, id],
-        )) === 1,
-      { durable: true },
-    );
+  getSession(idHash: string, now: number): Promise<AdminSession | undefined> {
+    return state.getSession(this.#db, idHash, now);
   }
-
-  async purge(q: { before: number; now: number; limit: number }): Promise<PurgeResult> {
-    const limit = Math.max(1, Math.floor(q.limit));
-    // Each statement is its own short transaction on at most `limit` rows, so callbacks wait for one batch at
-    // most, never for the whole purge. No ORDER BY: any rows past the cut-off will do, and an index scan can stop
-    // at the limit instead of sorting every candidate for each batch.
-    const attempts = await this.#db.run(
-      `DELETE FROM nc_attempts WHERE id IN (
-         SELECT id FROM nc_attempts WHERE ${PURGEABLE_ATTEMPT} LIMIT ?)`,
-      [...TERMINAL_STATUSES, q.before, limit],
-    );
-    const deliveries = await this.#db.run(
-      `DELETE FROM nc_deliveries WHERE (event_id, endpoint) IN (
-         SELECT event_id, endpoint FROM nc_deliveries WHERE ${PURGEABLE_DELIVERY} LIMIT ?)`,
-      [q.before, limit],
-    );
-    const events = await this.#db.run(
-      `DELETE FROM nc_events WHERE id IN (
-         SELECT id FROM nc_events WHERE ${PURGEABLE_EVENT} LIMIT ?)`,
-      [q.before, limit],
-    );
-    const counters = await this.#db.run(
-      `DELETE FROM nc_counters WHERE (name, window_start) IN (
-         SELECT name, window_start FROM nc_counters WHERE expires_at <= ? LIMIT ?)`,
-      [q.now, limit],
-    );
-    return { attempts, events, deliveries, counters };
+  revokeSession(idHash: string, now: number): Promise<boolean> {
+    return state.revokeSession(this.#db, idHash, now);
   }
-
-  async retentionCounts(before: number): Promise<RetentionCounts> {
-    const count = async (sql: string, params: unknown[] = []) =>
-      num((await this.#db.all<{ n: unknown }>(sql, params))[0]?.n ?? 0);
-    return {
-      attempts: await count('SELECT COUNT(*) AS n FROM nc_attempts'),
-      events: await count('SELECT COUNT(*) AS n FROM nc_events'),
-      deliveries: await count('SELECT COUNT(*) AS n FROM nc_deliveries'),
-      heldAnswers: await count('SELECT COUNT(*) AS n FROM nc_attempts WHERE raw_exchange_sealed IS NOT NULL'),
-      purgeable: {
-        attempts: await count(`SELECT COUNT(*) AS n FROM nc_attempts WHERE ${PURGEABLE_ATTEMPT}`, [
-          ...TERMINAL_STATUSES,
-          before,
-        ]),
-        events: await count(`SELECT COUNT(*) AS n FROM nc_events WHERE ${PURGEABLE_EVENT}`, [before]),
-        deliveries: await count(`SELECT COUNT(*) AS n FROM nc_deliveries WHERE ${PURGEABLE_DELIVERY}`, [
-          before,
-        ]),
-      },
-    };
+  setSessionFlash(idHash: string, flash: string): Promise<void> {
+    return state.setSessionFlash(this.#db, idHash, flash);
+  }
+  takeSessionFlash(idHash: string): Promise<string | undefined> {
+    return state.takeSessionFlash(this.#db, idHash);
+  }
+  createApiToken(t: ApiTokenRecord): Promise<void> {
+    return state.createApiToken(this.#db, t);
+  }
+  findApiToken(hash: string): Promise<ApiTokenRecord | undefined> {
+    return state.findApiToken(this.#db, hash);
+  }
+  getApiToken(prefix: string): Promise<ApiTokenRecord | undefined> {
+    return state.getApiToken(this.#db, prefix);
+  }
+  listApiTokens(q?: { tenant?: string }): Promise<ApiTokenRecord[]> {
+    return state.listApiTokens(this.#db, q);
+  }
+  revokeApiToken(prefix: string, now: number): Promise<boolean> {
+    return state.revokeApiToken(this.#db, prefix, now);
+  }
+  touchApiToken(prefix: string, now: number, everyMs: number): Promise<void> {
+    return state.touchApiToken(this.#db, prefix, now, everyMs);
+  }
+  appendAudit(e: AuditEntry): Promise<void> {
+    return state.appendAudit(this.#db, e);
+  }
+  listAudit(q?: Parameters<Store['listAudit']>[0]): Promise<AuditEntry[]> {
+    return state.listAudit(this.#db, q);
+  }
+  tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    return state.tryLease(this.#db, name, owner, now, ttlMs);
+  }
+  releaseLease(name: string, owner: string): Promise<void> {
+    return state.releaseLease(this.#db, name, owner);
+  }
+  markNeedsReconnect(connectionId: string, keyId: string, now: number, events: NewEvent[]): Promise<boolean> {
+    return state.markNeedsReconnect(this.#db, connectionId, keyId, now, events);
+  }
+  purgeServiceState(q: { now: number; auditBefore: number; limit: number }): Promise<number> {
+    return state.purgeServiceState(this.#db, q);
   }
 }

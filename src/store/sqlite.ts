@@ -1,6 +1,7 @@
 // The embedded default store: SQLite through node:sqlite where Node.js has it, else better-sqlite3 (WAL; commits
-// that hold a key use synchronous=FULL). Typed against the few methods it uses, so any compatible binding fits.
+// that hold a key are flushed to disk before the caller goes on). Typed against the few methods it uses, so any compatible binding fits.
 
+import { open } from 'node:fs/promises';
 import { causeText, StoreError } from './errors.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 import { SqlStore } from './sql-store.js';
@@ -40,15 +41,28 @@ function toParams(params: readonly unknown[] | undefined): unknown[] {
   return (params ?? []).map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
 }
 
+/** Flushes a file to disk on libuv's thread pool: the event loop keeps serving while the disk works. */
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   readonly #db: SqliteDatabase;
   readonly #statements = new Map<string, SqliteStatement>();
   readonly #mutex = new Mutex();
   readonly #exec: SqlExecutor;
+  /** The WAL file of a database this driver opened by path; durable commits flush it off the event loop. */
+  readonly #walPath: string | undefined;
 
-  constructor(db: SqliteDatabase) {
+  constructor(db: SqliteDatabase, walPath?: string) {
     this.#db = db;
+    this.#walPath = walPath;
     this.#exec = {
       all: async <T>(sql: string, params?: readonly unknown[]) =>
         this.#statement(sql).all(...toParams(params)) as T[],
@@ -80,6 +94,17 @@ class SqliteDriver implements SqlDriver {
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
+    const wal = this.#walPath;
+    if (opts.durable && wal !== undefined) {
+      // What synchronous=FULL does in WAL mode (the WAL synced after the commit is written), without blocking
+      // the event loop for the disk: the commit is written at NORMAL, then the WAL file is flushed on the thread
+      // pool before the caller goes on. fsync flushes the file whichever descriptor wrote it; frames a
+      // checkpoint moved meanwhile were synced by that checkpoint (WAL syncs before, database after).
+      return this.transaction(fn).then(async (result) => {
+        await fsyncFile(wal);
+        return result;
+      });
+    }
     return this.#mutex.run(async () => {
       if (opts.durable) this.#db.pragma('synchronous = FULL');
       this.#db.exec('BEGIN IMMEDIATE');
@@ -150,7 +175,9 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   } catch (e) {
     throw openFailure(e, path);
   }
-  const store = new SqlStore(new SqliteDriver(db));
+  // A database opened here by path is in WAL mode with its WAL beside it; an open database passed in keeps
+  // synchronous=FULL for its durable commits (its file and mode are the caller's).
+  const store = new SqlStore(new SqliteDriver(db, walPathOf(path)));
   try {
     await store.migrate();
   } catch (e) {
@@ -158,6 +185,11 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
     throw openFailure(e, path);
   }
   return store;
+}
+
+function walPathOf(path: string | undefined): string | undefined {
+  if (path === undefined || path === ':memory:' || path === '' || path.startsWith('file:')) return undefined;
+  return `${path}-wal`;
 }
 
 /** A missing driver says so itself; anything else is the SQLite (or file system) message with the path. */

@@ -227,7 +227,95 @@ export interface SideEffects {
   ifUpdatedAt?: number;
 }
 
-export interface Store {
+/** A signed-in dashboard session, known by the SHA-256 of its cookie value. */
+export interface AdminSession {
+  idHash: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** A REST API token as stored: its hash and recognisable prefix, never the token itself. */
+export interface ApiTokenRecord {
+  /** The token's public prefix (`nct_…`): its id, shown in listings and the audit log. */
+  prefix: string;
+  /** SHA-256 (hex) of the whole token. */
+  hash: string;
+  name: string;
+  /** The one tenant it may act for; null: every tenant. */
+  tenant: string | null;
+  createdAt: number;
+  /** Who made it: `admin:<session>`, `token:<prefix>`, `api-token` or `cli`. */
+  createdBy: string;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+/** One audit record: who did what, to which connection, when. Metadata only, never a secret. */
+export interface AuditEntry {
+  id: string;
+  at: number;
+  /** `token:<prefix>`, `api-token` (the configured one), `admin:<session>`, `scheduler` or `cli`. */
+  actor: string;
+  action: string;
+  tenant: string | null;
+  connectionId: string | null;
+  /** `ok`, an HTTP status, or an error code. */
+  outcome: string;
+  detail: string | null;
+}
+
+/**
+ * What the service keeps between requests so any instance may answer any request: admin sessions, API tokens,
+ * the audit log, and leases for work one instance should do at a time.
+ */
+export interface ServiceStateStore {
+  createSession(s: { idHash: string; createdAt: number; expiresAt: number }): Promise<void>;
+  /** The session, when it exists, is not revoked and has not expired at `now`. */
+  getSession(idHash: string, now: number): Promise<AdminSession | undefined>;
+  /** Revokes the session for every instance; false when it was unknown or already revoked. */
+  revokeSession(idHash: string, now: number): Promise<boolean>;
+  /** Keeps one message for the session's next page (replacing any). */
+  setSessionFlash(idHash: string, flash: string): Promise<void>;
+  /** The session's message, taken atomically (a second take gets nothing). */
+  takeSessionFlash(idHash: string): Promise<string | undefined>;
+
+  createApiToken(t: ApiTokenRecord): Promise<void>;
+  findApiToken(hash: string): Promise<ApiTokenRecord | undefined>;
+  getApiToken(prefix: string): Promise<ApiTokenRecord | undefined>;
+  listApiTokens(q?: { tenant?: string }): Promise<ApiTokenRecord[]>;
+  /** Revokes the token; false when it was unknown or already revoked. */
+  revokeApiToken(prefix: string, now: number): Promise<boolean>;
+  /** Records a use, at most once per `everyMs` (one conditional statement). */
+  touchApiToken(prefix: string, now: number, everyMs: number): Promise<void>;
+
+  appendAudit(e: AuditEntry): Promise<void>;
+  listAudit(q?: {
+    limit?: number;
+    tenant?: string;
+    connectionId?: string;
+    actor?: string;
+  }): Promise<AuditEntry[]>;
+
+  /**
+   * Takes (or renews, for the same owner) the named lease until `now + ttlMs`, by compare-and-set: true for
+   * exactly one owner at a time while the lease runs.
+   */
+  tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up, when `owner` still holds it. */
+  releaseLease(name: string, owner: string): Promise<void>;
+
+  /**
+   * Marks an active connection whose key `keyId` is gone upstream as needs_reconnect, with its events, in one
+   * transaction; false (and no event) when it is no longer active on that key.
+   */
+  markNeedsReconnect(connectionId: string, keyId: string, now: number, events: NewEvent[]): Promise<boolean>;
+  /** Deletes expired or revoked sessions and audit records older than `auditBefore`, at most `limit` each. */
+  purgeServiceState(q: { now: number; auditBefore: number; limit: number }): Promise<number>;
+}
+
+export interface Store extends ServiceStateStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; safe when several processes start at once. */
   migrate(): Promise<void>;
@@ -298,8 +386,10 @@ export interface Store {
   findConnection(tenant: string, sellerProject: string): Promise<Connection | undefined>;
   listConnections(q?: { tenant?: string; status?: ConnectionStatus }): Promise<Connection[]>;
   /**
-   * In one durable transaction: upserts the (tenant, seller project) connection, adds the credential as
-   * active, marks the previous active one `retiring`, and moves the attempt to CONNECTED (from KEY_STORED).
+   * In one transaction: upserts the (tenant, seller project) connection, adds the credential as active, marks
+   * the previous active one `retiring`, moves the attempt to CONNECTED (from KEY_STORED) and frees the exchange
+   * slot the attempt held. Not flushed on its own: the key came from the raw answer the KEY_STORED commit made
+   * durable, and a commit lost to a power cut leaves that KEY_STORED attempt for the reconciler.
    */
   connect(input: {
     attemptId: string;

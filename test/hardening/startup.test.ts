@@ -122,3 +122,16 @@ describe('H6 files are created for their owner only', () => {
     }
   });
 });
+
+describe('H7 the sandbox beyond loopback', () => {
+  it('H7 `noon-connect sandbox --host 0.0.0.0` without an admin token refuses to start, saying why', async () => {
+    const run = runCli(['sandbox', '--host', '0.0.0.0', '--port', '0'], childEnv({}));
+    // Were it to start, it would serve until stopped: stop it so the failure shows as a wrong exit code.
+    const stop = setTimeout(() => run.child.kill('SIGTERM'), 20_000);
+    const code = await run.exit;
+    clearTimeout(stop);
+    expect(code).toBe(2);
+    expect(run.stderr()).toContain('--admin-token <t> is required');
+    expect(run.stdout()).not.toContain('client_secret');
+  });
+});

@@ -714,6 +714,10 @@ describe('service REST API', () => {
           'POST /api/connections/{id}/disconnect',
           'POST /api/connections/{id}/health-check',
           'POST /api/connections/{id}/proxy',
+          'GET /api/tokens',
+          'POST /api/tokens',
+          'POST /api/tokens/{prefix}/revoke',
+          'GET /api/audit',
         ].sort(),
       );
       expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });

@@ -170,9 +170,13 @@ describe('dashboard over HTTP, production mode (admin token)', () => {
     });
     expect(ok.status).toBe(303);
     expect(ok.location).toBe('/events');
-    expect(ok.cookies).toHaveLength(1);
+    // The session, and the browser's known-browser mark (its own sign-in budget from now on).
+    expect(ok.cookies).toHaveLength(2);
     expect(ok.cookies[0]).toMatch(
       /^nc_dash=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/,
+    );
+    expect(ok.cookies[1]).toMatch(
+      /^nc_known=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=2592000$/,
     );
     const session = agent.cookies.get('nc_dash')!;
     // Session fixation: the value planted before sign-in is not the session.

@@ -463,5 +463,113 @@ for (const target of STORE_TARGETS) {
       await store.purge({ before: cut + 21, now: cut + 21, limit: 10 });
       expect(await store.getAttempt(kept.id)).toBeUndefined();
     });
+    it('admin sessions: found by hash until expiry or revocation; one flash per take', async () => {
+      const idHash = `h-${randomUUID()}`;
+      await store.createSession({ idHash, createdAt: T0, expiresAt: T0 + 1000 });
+      expect((await store.getSession(idHash, T0 + 1))?.expiresAt).toBe(T0 + 1000);
+      expect(await store.getSession(idHash, T0 + 1000)).toBeUndefined();
+      expect(await store.getSession('h-unknown', T0)).toBeUndefined();
+      await store.setSessionFlash(idHash, '{"text":"one"}');
+      const takes = await Promise.all([store.takeSessionFlash(idHash), store.takeSessionFlash(idHash)]);
+      expect(takes.filter((t) => t !== undefined)).toEqual(['{"text":"one"}']);
+      expect(await store.revokeSession(idHash, T0 + 2)).toBe(true);
+      expect(await store.revokeSession(idHash, T0 + 3)).toBe(false);
+      expect(await store.getSession(idHash, T0 + 4)).toBeUndefined();
+      expect(await store.purgeServiceState({ now: T0, auditBefore: 0, limit: 10 })).toBeGreaterThanOrEqual(1);
+    });
+
+    it('API tokens: by hash and prefix, listed by tenant, revoked once, last use recorded at most so often', async () => {
+      const prefix = `nct_${randomUUID().slice(0, 8)}`;
+      const rec = {
+        prefix,
+        hash: `hash-${randomUUID()}`,
+        name: 'billing',
+        tenant: 'tenant-tok',
+        createdAt: T0,
+        createdBy: 'cli',
+        expiresAt: null,
+        lastUsedAt: null,
+        revokedAt: null,
+      };
+      await store.createApiToken(rec);
+      expect(await store.findApiToken(rec.hash)).toEqual(rec);
+      expect(await store.getApiToken(prefix)).toEqual(rec);
+      expect((await store.listApiTokens({ tenant: 'tenant-tok' })).map((t) => t.prefix)).toEqual([prefix]);
+      await store.touchApiToken(prefix, T0 + 100, 60_000);
+      await store.touchApiToken(prefix, T0 + 200, 60_000);
+      expect((await store.getApiToken(prefix))?.lastUsedAt).toBe(T0 + 100);
+      await store.touchApiToken(prefix, T0 + 60_100, 60_000);
+      expect((await store.getApiToken(prefix))?.lastUsedAt).toBe(T0 + 60_100);
+      const revokes = await Promise.all([
+        store.revokeApiToken(prefix, T0 + 5),
+        store.revokeApiToken(prefix, T0 + 6),
+      ]);
+      expect(revokes.filter(Boolean)).toHaveLength(1);
+      expect((await store.findApiToken(rec.hash))?.revokedAt).not.toBeNull();
+    });
+
+    it('audit log: newest first, filtered by tenant and connection', async () => {
+      const conn = `conn-${randomUUID()}`;
+      for (let i = 0; i < 3; i++)
+        await store.appendAudit({
+          id: randomUUID(),
+          at: T0 + i,
+          actor: 'token:nct_x',
+          action: i === 2 ? 'rotate' : 'health-check',
+          tenant: 'tenant-audit',
+          connectionId: conn,
+          outcome: '200',
+          detail: null,
+        });
+      const rows = await store.listAudit({ connectionId: conn });
+      expect(rows.map((r) => r.at)).toEqual([T0 + 2, T0 + 1, T0]);
+      expect(rows[0]?.action).toBe('rotate');
+      expect(await store.listAudit({ tenant: 'tenant-none' })).toEqual([]);
+    });
+
+    it('leases: one owner at a time, renewable by it, free once expired or released', async () => {
+      const name = `lease-${randomUUID()}`;
+      const takes = await Promise.all(
+        ['a', 'b', 'c', 'd'].map((owner) =>
+          store.tryLease(name, owner, T0, 1000).then((ok) => (ok ? owner : '')),
+        ),
+      );
+      const winners = takes.filter(Boolean);
+      expect(winners).toHaveLength(1);
+      const owner = winners[0]!;
+      const other = owner === 'a' ? 'b' : 'a';
+      expect(await store.tryLease(name, other, T0 + 999, 1000)).toBe(false);
+      expect(await store.tryLease(name, owner, T0 + 500, 1000)).toBe(true);
+      expect(await store.tryLease(name, other, T0 + 1499, 1000)).toBe(false);
+      expect(await store.tryLease(name, other, T0 + 1500, 1000)).toBe(true);
+      await store.releaseLease(name, owner);
+      expect(await store.tryLease(name, owner, T0 + 1600, 1000)).toBe(false);
+      await store.releaseLease(name, other);
+      expect(await store.tryLease(name, owner, T0 + 1600, 1000)).toBe(true);
+    });
+
+    it('needs_reconnect: only an active connection on that key moves, with its event, once', async () => {
+      const a = await toKeyStored(store, 'tenant-nr', 'PRJNR');
+      const connId = randomUUID();
+      const r = await store.connect({
+        attemptId: a.id,
+        connectionId: connId,
+        credential: credential('tenant-nr', 'PRJNR', 'key-nr'),
+        userCode: null,
+        oauthRequestId: null,
+        now: T0 + 5,
+      });
+      expect(r?.connection.status).toBe('active');
+      expect(await store.markNeedsReconnect(connId, 'key-other', T0 + 6, [event('needs_reconnect')])).toBe(
+        false,
+      );
+      const moves = await Promise.all(
+        [0, 1].map(() =>
+          store.markNeedsReconnect(connId, 'key-nr', T0 + 7, [event('needs_reconnect', ['http://h'])]),
+        ),
+      );
+      expect(moves.filter(Boolean)).toHaveLength(1);
+      expect((await store.getConnection(connId))?.status).toBe('needs_reconnect');
+    });
   });
 }

@@ -6,6 +6,7 @@ import { CONNECTION_STATUSES } from '../../connect/invariants.js';
 import type { Connection, ConnectionStatus } from '../../store/index.js';
 import type { ServiceContext } from '../service.js';
 import { connectionJson, connectionListJson } from '../views.js';
+import { noteAudit } from './audit-note.js';
 import {
   ApiError,
   checkConnectionId,
@@ -32,7 +33,13 @@ async function noBody(request: Request): Promise<void> {
   if (body !== undefined) objectBody(body, [], 'the request body');
 }
 
-export function apiActions(ctx: ServiceContext): Record<RouteName, ApiAction> {
+/** The connection routes (the token and audit routes are in token-actions.ts). */
+export type ConnectionRouteName = Exclude<
+  RouteName,
+  'tokens-list' | 'tokens-create' | 'tokens-revoke' | 'audit'
+>;
+
+export function apiActions(ctx: ServiceContext): Record<ConnectionRouteName, ApiAction> {
   /** A connection the call may see: absent and another tenant's look the same (404). */
   const visibleConnection = async (id: string, scope: string | undefined): Promise<Connection> => {
     const c = await ctx.store.getConnection(id);
@@ -71,6 +78,7 @@ export function apiActions(ctx: ServiceContext): Record<RouteName, ApiAction> {
         throw new ApiError(400, 'INVALID_REQUEST', 'tenant is required');
       const tenant = body.tenant === undefined ? restricted! : checkTenant(body.tenant, 'tenant');
       if (restricted !== undefined && tenant !== restricted) throw tenantMismatch();
+      noteAudit(request, { tenant });
       if (body.return_to !== undefined && typeof body.return_to !== 'string')
         throw new ApiError(400, 'INVALID_REQUEST', 'return_to must be a string');
       // Without one, the first allowed return path: a link must be able to start (the connector's own default,
@@ -161,6 +169,7 @@ export function apiActions(ctx: ServiceContext): Record<RouteName, ApiAction> {
     async proxy(request, url, id) {
       const scope = tenantScope(request, queryParams(url, ['tenant']));
       const call = parseProxyRequest(await readJson(request));
+      noteAudit(request, { detail: `${call.method} ${call.path.slice(0, 200)}` });
       const c = await visibleConnection(id, scope);
       if (c.status !== 'active')
         throw new ApiError(409, 'CONNECTION_INACTIVE', `the connection is ${c.status.replace('_', ' ')}`);

@@ -39,6 +39,12 @@ export type ApiErrorCode =
   | 'UPSTREAM_TIMEOUT'
   /** 504: a call that may change something upstream was sent but its answer was lost; do not blindly repeat. */
   | 'OUTCOME_UNKNOWN'
+  /** 403: managing tokens (and other deployment-wide calls) needs an all-tenants token. */
+  | 'ALL_TENANTS_TOKEN_REQUIRED'
+  /** 404: no API token with that prefix. */
+  | 'TOKEN_NOT_FOUND'
+  /** 429: too many wrong bearer tokens from this client address this minute (see `Retry-After`). */
+  | 'TOO_MANY_WRONG_TOKENS'
   /** 500: a fault of the service itself. */
   | 'INTERNAL';
 

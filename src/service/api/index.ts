@@ -7,9 +7,22 @@ import { ConnectError } from '../../connect/index.js';
 import { openApiDocument } from '../openapi.js';
 import type { RouteHandler, ServiceContext } from '../service.js';
 import { apiActions } from './actions.js';
+import { auditNoteOf } from './audit-note.js';
 import { ApiError, errorResponse, jsonResponse } from './http.js';
 import { isApiPath, matchRoute, methodNotAllowed, OPENAPI_PATH, ROUTE_METHODS } from './routes.js';
-import { bearerAuth } from './security.js';
+import { bearerAuth, principalOf } from './security.js';
+import { tokenActions } from './token-actions.js';
+
+/** The calls the audit log records (reads are not recorded). */
+const AUDITED: ReadonlySet<string> = new Set([
+  'links',
+  'rotate',
+  'disconnect',
+  'health-check',
+  'proxy',
+  'tokens-create',
+  'tokens-revoke',
+]);
 
 /** The connector's errors, as statuses; their messages are written to carry no secret. */
 function fromConnectError(e: ConnectError): ApiError {
@@ -33,9 +46,31 @@ function fromConnectError(e: ConnectError): ApiError {
 
 /** The handler of every `/api` path; other paths answer undefined (left to the next handler). */
 export function createApiHandler(ctx: ServiceContext): RouteHandler {
-  const authenticate = bearerAuth(ctx.config, ctx.access);
+  const authenticate = bearerAuth(ctx.config, ctx.access, ctx.tokens, {
+    limits: ctx.limits,
+    clientAddress: ctx.clientAddress,
+  });
   const openapi = openApiDocument({ serverUrl: ctx.config.publicUrl });
-  const actions = apiActions(ctx);
+  const actions = { ...apiActions(ctx), ...tokenActions(ctx) };
+
+  /** One audit record per audited call, whatever its outcome (a refusal included), after it was answered. */
+  const audit = async (request: Request, route: { name: string; id: string }, status: number) => {
+    const p = principalOf(request);
+    if (!p || !AUDITED.has(route.name)) return;
+    const note = auditNoteOf(request);
+    const connectionId = route.name.startsWith('tokens-') ? null : route.id || null;
+    let tenant = note?.tenant ?? p.tenant ?? null;
+    if (tenant === null && connectionId)
+      tenant = (await ctx.store.getConnection(connectionId).catch(() => undefined))?.tenant ?? null;
+    await ctx.audit({
+      actor: p.actor,
+      action: route.name,
+      tenant,
+      connectionId,
+      outcome: String(status),
+      detail: note?.detail ?? null,
+    });
+  };
 
   const toApiError = (e: unknown, route: string): ApiError => {
     if (e instanceof ApiError) return e;
@@ -53,6 +88,8 @@ export function createApiHandler(ctx: ServiceContext): RouteHandler {
     const path = url.pathname;
     if (!isApiPath(path)) return undefined;
     let routeName = 'unmatched';
+    let matched: { name: string; id: string } | undefined;
+    let response: Response;
     try {
       if (path === OPENAPI_PATH) {
         routeName = 'openapi';
@@ -60,18 +97,21 @@ export function createApiHandler(ctx: ServiceContext): RouteHandler {
         return jsonResponse(200, openapi);
       }
       // Authentication comes before anything else is judged, so an anonymous caller learns nothing more.
-      const denied = authenticate(request);
+      const denied = await authenticate(request);
       if (denied) return errorResponse(denied);
-      const route = matchRoute(path);
+      const route = matchRoute(path, request.method);
       if (!route) throw new ApiError(404, 'NOT_FOUND', `no route ${request.method} ${path.slice(0, 200)}`);
       routeName = route.name;
       if (request.method !== ROUTE_METHODS[route.name]) throw methodNotAllowed(ROUTE_METHODS[route.name]);
-      return await actions[route.name](request, url, route.id);
+      matched = route;
+      response = await actions[route.name](request, url, route.id);
     } catch (e) {
       const err = toApiError(e, routeName);
       if (err.status >= 500)
         ctx.logger.warn({ route: routeName, status: err.status, code: err.code }, 'api call failed');
-      return errorResponse(err);
+      response = errorResponse(err);
     }
+    if (matched) await audit(request, matched, response.status);
+    return response;
   };
 }

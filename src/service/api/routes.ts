@@ -9,9 +9,17 @@ export const OPENAPI_PATH = '/api/openapi.json';
 const ACTIONS = ['rotate', 'disconnect', 'health-check', 'proxy'] as const;
 type ConnectionAction = (typeof ACTIONS)[number];
 
-export type RouteName = 'list' | 'get' | 'links' | ConnectionAction;
+export type RouteName =
+  | 'list'
+  | 'get'
+  | 'links'
+  | ConnectionAction
+  | 'tokens-list'
+  | 'tokens-create'
+  | 'tokens-revoke'
+  | 'audit';
 
-/** A matched route; `id` is the connection's ('' on routes without one). */
+/** A matched route; `id` is the connection's (the token's prefix on `tokens-revoke`; '' on routes without one). */
 export interface Route {
   name: RouteName;
   id: string;
@@ -26,6 +34,10 @@ export const ROUTE_METHODS: Readonly<Record<RouteName, 'GET' | 'POST'>> = Object
   disconnect: 'POST',
   'health-check': 'POST',
   proxy: 'POST',
+  'tokens-list': 'GET',
+  'tokens-create': 'POST',
+  'tokens-revoke': 'POST',
+  audit: 'GET',
 });
 
 /** Whether a path is under the API (`/api` or `/api/…`); anything else is left to the other handlers. */
@@ -33,10 +45,21 @@ export function isApiPath(path: string): boolean {
   return path === '/api' || path.startsWith('/api/');
 }
 
-/** The route a path names, or undefined (404). Ids are checked here so no operation sees a malformed one. */
-export function matchRoute(path: string): Route | undefined {
+/**
+ * The route a path names, or undefined (404). Ids are checked here so no operation sees a malformed one.
+ * `/api/tokens` is two routes: GET lists, POST creates (`method` picks; a third method gets the list's 405).
+ */
+export function matchRoute(path: string, method = 'GET'): Route | undefined {
   const s = path.split('/').slice(2);
   if (s.length === 1 && s[0] === 'connect-links') return { name: 'links', id: '' };
+  if (s.length === 1 && s[0] === 'audit') return { name: 'audit', id: '' };
+  if (s[0] === 'tokens') {
+    if (s.length === 1) return { name: method === 'POST' ? 'tokens-create' : 'tokens-list', id: '' };
+    // Any prefix is the route's: one that is not a token's answers 404 TOKEN_NOT_FOUND from the operation.
+    if (s.length === 3 && s[2] === 'revoke' && s[1] !== '')
+      return { name: 'tokens-revoke', id: s[1]!.slice(0, 64) };
+    return undefined;
+  }
   if (s[0] !== 'connections') return undefined;
   if (s.length === 1) return { name: 'list', id: '' };
   if (s.length === 2 && s[1] !== '') return { name: 'get', id: checkConnectionId(s[1]!) };

@@ -5,6 +5,7 @@
 import { ConnectError } from '../../connect/index.js';
 import { TENANT_PATTERN } from '../../connect/invariants.js';
 import type { Connection } from '../../store/index.js';
+import { sessionActor } from './auth.js';
 import type { Visit } from './context.js';
 import type { Flash } from './html.js';
 import { connectionNotFound } from './screens.js';
@@ -14,7 +15,7 @@ function errorCodeOf(e: unknown): string {
   return typeof code === 'string' ? code : e instanceof Error ? e.name : 'error';
 }
 
-export function connectSeller(v: Visit): Response {
+export async function connectSeller(v: Visit): Promise<Response> {
   const { ctx } = v.d;
   const tenant = (v.form.get('tenant') ?? '').trim();
   if (!TENANT_PATTERN.test(tenant)) {
@@ -25,10 +26,11 @@ export function connectSeller(v: Visit): Response {
   }
   const link = ctx.links.create({ tenant, ...(v.d.returnTo ? { returnTo: v.d.returnTo } : {}) });
   ctx.logger.info({ dashboard: 'connect-seller', tenant }, 'dashboard: connect link created');
+  await ctx.audit({ actor: sessionActor(v.cookie), action: 'connect-link', tenant, outcome: 'ok' });
   return v.d.redirect(link.url, v.cookies);
 }
 
-export function reconnect(v: Visit, c: Connection): Response {
+export async function reconnect(v: Visit, c: Connection): Promise<Response> {
   const { ctx } = v.d;
   const link = ctx.links.create({
     tenant: c.tenant,
@@ -36,6 +38,13 @@ export function reconnect(v: Visit, c: Connection): Response {
     ...(v.d.returnTo ? { returnTo: v.d.returnTo } : {}),
   });
   ctx.logger.info({ dashboard: 'reconnect', connectionId: c.id }, 'dashboard: reconnect link created');
+  await ctx.audit({
+    actor: sessionActor(v.cookie),
+    action: 'reconnect-link',
+    tenant: c.tenant,
+    connectionId: c.id,
+    outcome: 'ok',
+  });
   return v.d.redirect(link.url, v.cookies);
 }
 
@@ -87,6 +96,13 @@ export async function connectionAction(
       return `Disconnected ${c.sellerProject} (tenant ${c.tenant}); its keys were removed on noon.`;
     });
   }
+  await v.d.ctx.audit({
+    actor: sessionActor(v.cookie),
+    action: action === 'test' ? 'health-check' : action,
+    tenant: c.tenant,
+    connectionId: id,
+    outcome: 'missing' in outcome ? 'not_found' : outcome.flash.tone === 'ok' ? 'ok' : 'failed',
+  });
   if ('missing' in outcome) return connectionNotFound(v);
   return v.back(`/connections/${encodeURIComponent(id)}`, outcome.flash);
 }
@@ -100,6 +116,12 @@ export async function resolveKeptAnswer(v: Visit, attemptId: string): Promise<Re
   const resolved = await store.resolveAttempt(attemptId, 'operator', v.d.ctx.now());
   if (resolved)
     logger.info({ dashboard: 'resolve', attemptId }, 'dashboard: kept answer resolved and dropped');
+  await v.d.ctx.audit({
+    actor: sessionActor(v.cookie),
+    action: 'resolve-attempt',
+    outcome: resolved ? 'ok' : 'not_waiting',
+    detail: `attempt ${attemptId}`,
+  });
   return v.back(
     '/attention',
     resolved

@@ -1,20 +1,20 @@
-// Dashboard sessions, CSRF tokens and one-shot flash messages, kept in this process's memory (sign-in limits are
-// counted in the store: see sign-in.ts).
+// Dashboard sessions, CSRF tokens and one-shot flash messages, kept in the store so any instance answers any
+// request and a restart signs nobody out.
 //
 // Every browser that opens a dashboard page carries one random cookie value. A CSRF token is an HMAC of that
-// value under a per-process key, so tokens need no storage and die with the cookie. Signing in swaps the value for
-// a fresh one (a value planted before sign-in is worth nothing after it) and records it as a session for 12 h.
-// Sessions live in memory: a restart signs everyone out, and several instances behind one address need sticky
-// routing for the dashboard (the connect endpoints and the REST API do not depend on it).
+// value under a key every instance derives from the sealed link key, so tokens need no storage and die with the
+// cookie. Signing in swaps the value for a fresh one (a value planted before sign-in is worth nothing after it)
+// and records the SHA-256 of the value as a session for 12 h; the value itself is never stored. Signing out
+// revokes the row, so every instance refuses the cookie at once. A flash message rides on the session's row.
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../../store/index.js';
 import { secretMatcher } from '../access.js';
 import type { Flash } from './html.js';
 
 export const SESSION_TTL_MS = 12 * 60 * 60_000;
-const FLASH_TTL_MS = 10 * 60_000;
-const MAX_SESSIONS = 1000;
-const MAX_FLASHES = 1000;
+/** How long a browser that signed in keeps its own sign-in budget (see {@link DashboardAuth.knownBrowserMark}). */
+export const KNOWN_BROWSER_MS = 30 * 24 * 60 * 60_000;
 
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -23,6 +23,28 @@ export interface AuthOptions {
   /** https public URL: `__Host-` prefix and `Secure`. */
   secure: boolean;
   now: () => number;
+  store: Store;
+  /** The CSRF key every instance shares (derived from the sealed link key). */
+  csrfKey: Buffer;
+}
+
+/** The stored id of a session: the SHA-256 of its cookie value. */
+export function sessionHash(cookieValue: string): string {
+  return createHash('sha256').update(`nc-session\0${cookieValue}`).digest('hex');
+}
+
+/** How the audit log names a session: a short, non-secret handle of its hash. */
+export function sessionActor(cookieValue: string): string {
+  return `admin:${sessionHash(cookieValue).slice(0, 12)}`;
+}
+
+function isFlash(v: unknown): v is Flash {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Flash).text === 'string' &&
+    typeof (v as Flash).tone === 'string'
+  );
 }
 
 export class DashboardAuth {
@@ -30,15 +52,18 @@ export class DashboardAuth {
   readonly #adminMatches: (presented: string) => boolean;
   readonly #secure: boolean;
   readonly #now: () => number;
-  readonly #key = randomBytes(32);
-  readonly #sessions = new Map<string, { expiresAt: number }>();
-  readonly #flashes = new Map<string, { flash: Flash; expiresAt: number }>();
+  readonly #key: Buffer;
+  readonly #store: Store;
+  /** Flash messages taken from the store for the page being answered (see {@link loadFlash}). */
+  readonly #loaded = new Map<string, Flash>();
 
   constructor(o: AuthOptions) {
     this.#secure = o.secure;
     this.cookieName = o.secure ? '__Host-nc_dash' : 'nc_dash';
     this.#adminMatches = secretMatcher(o.adminToken);
     this.#now = o.now;
+    this.#key = o.csrfKey;
+    this.#store = o.store;
   }
 
   /** The dashboard cookie's value, when the request carries a well-formed one. */
@@ -52,6 +77,44 @@ export class DashboardAuth {
       if (COOKIE_VALUE.test(value)) return value;
     }
     return undefined;
+  }
+
+  /**
+   * The "known browser" mark a browser gets when it signs in: a random id and its HMAC, kept 30 days. A browser
+   * that shows a valid mark tries to sign in against its own budget, not its address's or everyone's, so guesses
+   * from elsewhere (even through the same proxy) never keep the admin out. It cannot be forged without the key,
+   * and grants nothing but that budget.
+   */
+  knownBrowserMark(): { id: string; setCookie: string } {
+    const id = randomBytes(16).toString('base64url');
+    const parts = [`${this.#knownName}=${id}.${this.#knownMac(id)}`, 'Path=/', 'HttpOnly', 'SameSite=Strict'];
+    if (this.#secure) parts.push('Secure');
+    parts.push(`Max-Age=${Math.floor(KNOWN_BROWSER_MS / 1000)}`);
+    return { id, setCookie: parts.join('; ') };
+  }
+
+  /** The id of the request's known-browser mark, when it carries one this deployment made. */
+  knownBrowser(request: Request): string | undefined {
+    const header = request.headers.get('cookie');
+    if (!header) return undefined;
+    for (const part of header.split(';')) {
+      const eq = part.indexOf('=');
+      if (eq < 0 || part.slice(0, eq).trim() !== this.#knownName) continue;
+      const m = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(part.slice(eq + 1).trim());
+      if (!m) continue;
+      const expected = Buffer.from(this.#knownMac(m[1]!));
+      const presented = Buffer.from(m[2]!);
+      if (presented.length === expected.length && timingSafeEqual(presented, expected)) return m[1];
+    }
+    return undefined;
+  }
+
+  get #knownName(): string {
+    return this.#secure ? '__Host-nc_known' : 'nc_known';
+  }
+
+  #knownMac(id: string): string {
+    return createHmac('sha256', this.#key).update(`known-browser\0${id}`).digest('base64url');
   }
 
   newCookieValue(): string {
@@ -86,57 +149,60 @@ export class DashboardAuth {
     return this.#adminMatches(presented);
   }
 
-  isSignedIn(cookieValue: string | undefined): boolean {
+  /** Whether the value is a live session: looked up in the store on every request, so revocation is immediate. */
+  async isSignedIn(cookieValue: string | undefined): Promise<boolean> {
     if (!cookieValue) return false;
-    const s = this.#sessions.get(cookieValue);
-    if (!s) return false;
-    if (this.#now() >= s.expiresAt) {
-      this.#sessions.delete(cookieValue);
-      return false;
-    }
-    return true;
+    return (await this.#store.getSession(sessionHash(cookieValue), this.#now())) !== undefined;
   }
 
   /** Starts a session under a fresh cookie value; returns the value and its lifetime in seconds. */
-  signIn(): { value: string; maxAgeS: number } {
+  async signIn(): Promise<{ value: string; maxAgeS: number }> {
     const now = this.#now();
-    for (const [k, s] of this.#sessions) if (now >= s.expiresAt) this.#sessions.delete(k);
-    // The oldest session gives way when the table is full (a Map iterates in insertion order).
-    while (this.#sessions.size >= MAX_SESSIONS) {
-      const oldest = this.#sessions.keys().next().value;
-      if (oldest === undefined) break;
-      this.#sessions.delete(oldest);
-    }
     const value = this.newCookieValue();
-    this.#sessions.set(value, { expiresAt: now + SESSION_TTL_MS });
+    await this.#store.createSession({
+      idHash: sessionHash(value),
+      createdAt: now,
+      expiresAt: now + SESSION_TTL_MS,
+    });
     return { value, maxAgeS: Math.floor(SESSION_TTL_MS / 1000) };
   }
 
-  signOut(cookieValue: string | undefined): void {
-    if (cookieValue) {
-      this.#sessions.delete(cookieValue);
-      this.#flashes.delete(cookieValue);
+  /** Revokes the session for every instance. */
+  async signOut(cookieValue: string | undefined): Promise<void> {
+    if (!cookieValue) return;
+    this.#loaded.delete(cookieValue);
+    await this.#store.revokeSession(sessionHash(cookieValue), this.#now());
+  }
+
+  /** Keeps a message for the next page this browser opens (POST → 303 → GET), on whichever instance. */
+  async setFlash(cookieValue: string, flash: Flash): Promise<void> {
+    await this.#store.setSessionFlash(
+      sessionHash(cookieValue),
+      JSON.stringify({ tone: flash.tone, text: flash.text }),
+    );
+  }
+
+  /** Takes the session's message from the store for the page about to be answered ({@link takeFlash} hands it). */
+  async loadFlash(cookieValue: string): Promise<void> {
+    const raw = await this.#store.takeSessionFlash(sessionHash(cookieValue));
+    if (raw === undefined) return;
+    try {
+      const f = JSON.parse(raw) as unknown;
+      if (isFlash(f)) this.#loaded.set(cookieValue, f);
+    } catch {
+      // A malformed message is dropped.
     }
   }
 
-  /** Keeps a message for the next page this browser opens (POST → 303 → GET). */
-  setFlash(cookieValue: string, flash: Flash): void {
-    const now = this.#now();
-    for (const [k, f] of this.#flashes) if (now >= f.expiresAt) this.#flashes.delete(k);
-    while (this.#flashes.size >= MAX_FLASHES) {
-      const oldest = this.#flashes.keys().next().value;
-      if (oldest === undefined) break;
-      this.#flashes.delete(oldest);
-    }
-    this.#flashes.delete(cookieValue);
-    this.#flashes.set(cookieValue, { flash, expiresAt: now + FLASH_TTL_MS });
+  /** Drops a loaded message the page did not show (it was taken from the store: it is not shown twice). */
+  forgetFlash(cookieValue: string): void {
+    this.#loaded.delete(cookieValue);
   }
 
   takeFlash(cookieValue: string | undefined): Flash | undefined {
     if (!cookieValue) return undefined;
-    const f = this.#flashes.get(cookieValue);
-    if (!f) return undefined;
-    this.#flashes.delete(cookieValue);
-    return this.#now() < f.expiresAt ? f.flash : undefined;
+    const f = this.#loaded.get(cookieValue);
+    this.#loaded.delete(cookieValue);
+    return f;
   }
 }

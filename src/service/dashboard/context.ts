@@ -48,6 +48,8 @@ export function createDashboard(ctx: ServiceContext): Dashboard {
       adminToken: ctx.access.adminToken,
       secure: config.publicUrl.startsWith('https:'),
       now: ctx.now,
+      store,
+      csrfKey: ctx.dashboardKey,
     }),
     dev: ctx.access.devToken !== undefined && ctx.access.adminToken === ctx.access.devToken,
     returnTo,
@@ -82,8 +84,8 @@ export interface Visit {
   now: number;
   /** A page with the signed-in chrome. */
   full(status: number, s: Omit<Shell, 'chrome' | 'dev' | 'csrf'>): Promise<Response>;
-  /** A 303 to `path`, which shows `flash` once. */
-  back(path: string, flash: Flash): Response;
+  /** A 303 to `path`, which shows `flash` once (kept in the store: the next page may be another instance's). */
+  back(path: string, flash: Flash): Promise<Response>;
 }
 
 export function startVisit(
@@ -103,8 +105,8 @@ export function startVisit(
         o.cookies,
       );
     },
-    back(path, flash) {
-      d.auth.setFlash(o.cookie, flash);
+    async back(path, flash) {
+      await d.auth.setFlash(o.cookie, flash);
       return d.redirect(path, o.cookies);
     },
   };

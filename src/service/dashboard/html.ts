@@ -198,7 +198,7 @@ export interface Flash {
 export interface Shell {
   title: string;
   /** The nav entry to highlight. */
-  nav?: 'connections' | 'attempts' | 'attention' | 'events';
+  nav?: 'connections' | 'attempts' | 'attention' | 'events' | 'tokens' | 'audit';
   flash?: Flash | undefined;
   /** Number of attempts waiting for an operator (shown on the nav). */
   attention?: number;
@@ -227,6 +227,8 @@ export function page(s: Shell): string {
           navLink('/attempts', 'Attempts', s.nav === 'attempts'),
           navLink('/attention', 'Needs attention', s.nav === 'attention', s.attention),
           navLink('/events', 'Events', s.nav === 'events'),
+          navLink('/tokens', 'API tokens', s.nav === 'tokens'),
+          navLink('/audit', 'Audit log', s.nav === 'audit'),
         ]}</nav><div class="spacer"></div><div class="who">${
           s.dev
             ? html`<span class="dev">DEV</span><span>signed in with this start’s token</span>`

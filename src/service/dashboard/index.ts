@@ -19,6 +19,7 @@ import {
 } from './screens.js';
 import { checkedForm, offMachineRefusal, requireSession } from './security.js';
 import { signIn, signOut } from './sign-in.js';
+import { auditPage, createTokenAction, revokeTokenAction, tokensPage } from './tokens.js';
 
 function methodNotAllowed(d: Dashboard, route: DashboardRoute): Response {
   return d.respond(
@@ -51,6 +52,12 @@ async function answer(v: Visit): Promise<Response> {
       return connectSeller(v);
     case 'resolve':
       return resolveKeptAnswer(v, v.route.id!);
+    case 'tokens':
+      return v.method === 'GET' ? tokensPage(v) : createTokenAction(v);
+    case 'token-revoke':
+      return revokeTokenAction(v, v.route.id!);
+    case 'audit':
+      return auditPage(v);
     default:
       break;
   }
@@ -97,8 +104,14 @@ export function createDashboardHandler(ctx: ServiceContext): RouteHandler {
     if (route.name === 'sign-out') return signOut(d, cookie);
 
     // Everything else needs a session (or the open dev mode).
-    const session = requireSession(d, request, url, method, cookie);
+    const session = await requireSession(d, request, url, method, cookie);
     if (session instanceof Response) return session;
-    return answer(startVisit(d, { url, route, method, form, ...session }));
+    // A message left by the action before (on whichever instance) is taken from the store for this page.
+    if (method === 'GET') await d.auth.loadFlash(session.cookie);
+    try {
+      return await answer(startVisit(d, { url, route, method, form, ...session }));
+    } finally {
+      d.auth.forgetFlash(session.cookie);
+    }
   };
 }

@@ -45,6 +45,9 @@ function table(head: string[], rows: Html[], emptyText: string): Html {
 
 function health(c: Connection, now: number, compact = false): Html {
   if (c.lastHealthAt === null) return html`<span class="muted">never checked</span>`;
+  // A check of a connection that is no longer active says nothing about now: shown greyed, never green.
+  if (c.status !== 'active')
+    return html`<span class="badge b-off" title="checked before the connection ended">${c.lastHealthOk ? 'was ok' : 'failed'}</span> ${compact ? ago(c.lastHealthAt, now) : when(c.lastHealthAt, now)}`;
   const verdict = c.lastHealthOk
     ? html`<span class="badge b-ok">ok</span>`
     : html`<span class="badge b-bad">failed</span>`;
@@ -87,7 +90,7 @@ export function connectionsBody(o: {
   const count = (s: Connection['status']) => connections.filter((c) => c.status === s).length;
   const rows = connections.map((c) => {
     const href = `/connections/${encodeURIComponent(c.id)}`;
-    return html`<tr><td>${c.tenant}</td><td><a href="${href}"><code>${c.sellerProject}</code></a></td><td>${badge(c.status)}</td><td>${clipped(c.keyId)}</td><td>${clipped(c.channelIdentifier, 24)}</td><td>${clipped(c.oauthRequestId, 8)}</td><td class="nowrap">${ago(c.connectedAt, now)}</td><td class="nowrap">${health(c, now, true)}</td><td><a class="details" href="${href}">Details →</a></td></tr>`;
+    return html`<tr><td>${c.tenant}</td><td><a href="${href}"><code>${c.sellerProject}</code></a></td><td>${badge(c.status)}</td><td>${clipped(c.keyId)}</td><td>${clipped(c.channelIdentifier, 20)}</td><td class="nowrap">${ago(c.connectedAt, now)}</td><td class="nowrap">${health(c, now, true)}</td><td><a class="details" href="${href}">Details →</a></td></tr>`;
   });
   return html`<h1>Connections</h1>
 <div class="grid">
@@ -103,17 +106,7 @@ export function connectionsBody(o: {
 <div style="flex:0 0 auto"><button type="submit">Connect a seller</button></div></form></div>
 <h2>All connections</h2>
 ${table(
-  [
-    'Tenant',
-    'Project code',
-    'Status',
-    'Key id',
-    'Channel identifier',
-    'oauth_request_id',
-    'Connected',
-    'Last health check',
-    '',
-  ],
+  ['Tenant', 'Project code', 'Status', 'Key id', 'Channel identifier', 'Connected', 'Last health check', ''],
   rows,
   'No seller is connected yet. Use “Connect a seller” above.',
 )}`;
@@ -364,7 +357,7 @@ ${eventsTable(o.events, o.now)}
 ${
   o.webhooks
     ? ''
-    : html`<p class="muted">No webhook endpoint is configured (<code>NOON_CONNECT_WEBHOOK_URLS</code>).</p>`
+    : html`<p class="muted">No webhook endpoint is configured: set <code>NOON_CONNECT_WEBHOOK_URLS</code> (with <code>noon-connect dev</code> too), or forward events to a local URL with <code>noon-connect webhooks listen --forward-to &lt;url&gt;</code>.</p>`
 }
 ${table(['Event', 'Endpoint', 'State', 'Tries', 'Last answer', 'Delivered / next try'], rows, 'No deliveries.')}`;
 }

@@ -17,12 +17,18 @@ export type DashboardRouteName =
   | 'rotate'
   | 'disconnect'
   | 'reconnect'
-  | 'resolve';
+  | 'resolve'
+  | 'tokens'
+  | 'token-revoke'
+  | 'audit';
 
 export interface DashboardRoute {
   name: DashboardRouteName;
   methods: readonly ('GET' | 'POST')[];
-  /** The connection a `/connections/{id}…` address names (the attempt, for `/attempts/{id}/resolve`). */
+  /**
+   * The connection a `/connections/{id}…` address names (the attempt, for `/attempts/{id}/resolve`; the token's
+   * prefix, for `/tokens/{prefix}/revoke`).
+   */
   id?: string;
 }
 
@@ -50,7 +56,13 @@ export function matchRoute(path: string): DashboardRoute | undefined {
       return { name: 'sign-out', methods: ['POST'] };
     case '/connect-seller':
       return { name: 'connect-seller', methods: ['POST'] };
+    case '/tokens':
+      return { name: 'tokens', methods: ['GET', 'POST'] };
+    case '/audit':
+      return { name: 'audit', methods: ['GET'] };
   }
+  const revoke = /^\/tokens\/(nct_[0-9a-f]{12})\/revoke$/.exec(path);
+  if (revoke) return { name: 'token-revoke', methods: ['POST'], id: revoke[1]! };
   const resolve = /^\/attempts\/([0-9a-f-]{36})\/resolve$/.exec(path);
   if (resolve) return { name: 'resolve', methods: ['POST'], id: resolve[1]! };
   const m = /^\/connections\/([A-Za-z0-9-]{1,64})(?:\/(test|rotate|disconnect|reconnect))?$/.exec(path);

@@ -111,14 +111,14 @@ export async function checkedForm(
 }
 
 /** The cookie value of a signed-in browser; otherwise the way to sign-in. */
-export function requireSession(
+export async function requireSession(
   d: Dashboard,
   request: Request,
   url: URL,
   method: 'GET' | 'POST',
   cookie: string | undefined,
-): { cookie: string; cookies: string[] } | Response {
-  if (cookie && d.auth.isSignedIn(cookie)) return { cookie, cookies: [] };
+): Promise<{ cookie: string; cookies: string[] } | Response> {
+  if (cookie && (await d.auth.isSignedIn(cookie))) return { cookie, cookies: [] };
   if (method !== 'GET') return d.redirect('/sign-in');
   const target = `${url.pathname}${url.search}`;
   // Coming back from noon's consent page (another site), a SameSite=Strict cookie stays home: one hop from

@@ -1,8 +1,10 @@
 // Signing in to the dashboard with the admin token (or, in dev mode without one, with the link printed at start),
 // and signing out. Every try is counted in the store before the token is judged: per client address, and overall
 // for addresses that have not signed in before, so neither fresh cookies nor many addresses buy more guesses,
-// and the real admin is never kept out for longer than a minute (or at all, from an address that signed in).
+// and the real admin is never kept out: a browser that signed in before has its own budget (a signed mark it got at
+// sign-in); from an address it signed in from, it skips the overall limit.
 
+import { sessionActor } from './auth.js';
 import type { Dashboard } from './context.js';
 import { signInBody } from './pages.js';
 import { safeNext } from './routes.js';
@@ -15,9 +17,27 @@ export const SIGN_IN_WINDOW_MS = 60_000;
 /** An address that signed in is known this long (a 30-day window and the one before). */
 const KNOWN_ADDRESS_MS = 30 * 24 * 60 * 60_000;
 
-/** Counts one try; the refusal when a limit is reached (the token is then not judged at all). */
-async function tryRefused(d: Dashboard, address: string): Promise<string | undefined> {
+/**
+ * Counts one try; the refusal when a limit is reached (the token is then not judged at all). A browser that
+ * signed in before (its known-browser mark) has a budget of its own, so no number of guesses from other browsers,
+ * addresses or one shared proxy address keeps the admin out.
+ */
+async function tryRefused(
+  d: Dashboard,
+  address: string,
+  knownBrowser: string | undefined,
+): Promise<string | undefined> {
   const { limits } = d.ctx;
+  if (knownBrowser !== undefined) {
+    const mine = await limits.hit(
+      `signin:browser:${knownBrowser}`,
+      SIGN_IN_TRIES_PER_ADDRESS,
+      SIGN_IN_WINDOW_MS,
+    );
+    return mine.allowed
+      ? undefined
+      : 'Too many sign-in attempts from this browser. Wait a minute, then try again.';
+  }
   const own = await limits.hit(`signin:addr:${address}`, SIGN_IN_TRIES_PER_ADDRESS, SIGN_IN_WINDOW_MS);
   if (!own.allowed) return 'Too many sign-in attempts from your address. Wait a minute, then try again.';
   // An address the admin signed in from before is not held back by guesses from elsewhere.
@@ -39,7 +59,7 @@ export async function signIn(
 ): Promise<Response> {
   const { auth, ctx } = d;
   const next = safeNext(o.method === 'POST' ? o.form.get('next') : o.url.searchParams.get('next'));
-  if (auth.isSignedIn(o.cookie)) return d.redirect(next);
+  if (await auth.isSignedIn(o.cookie)) return d.redirect(next);
   const cookies: string[] = [];
   let value = o.cookie;
   if (!value) {
@@ -52,7 +72,7 @@ export async function signIn(
   if (o.method === 'GET' && linkToken === null)
     return d.bare(200, 'Sign in', signInBody({ csrf: auth.csrfFor(value), next, dev: d.dev }), cookies);
   const address = ctx.clientAddress(o.request);
-  const refused = await tryRefused(d, address);
+  const refused = await tryRefused(d, address, auth.knownBrowser(o.request));
   if (refused) {
     ctx.logger.warn({ dashboard: 'sign-in' }, 'dashboard: sign-in refused (too many tries)');
     return d.bare(
@@ -75,13 +95,16 @@ export async function signIn(
     );
   }
   await ctx.limits.mark(`signin:known:${address}`, KNOWN_ADDRESS_MS);
-  const session = auth.signIn();
+  const session = await auth.signIn();
   ctx.logger.info({ dashboard: 'sign-in' }, 'dashboard: signed in');
-  return d.redirect(next, [auth.setCookie(session.value, session.maxAgeS)]);
+  await ctx.audit({ actor: sessionActor(session.value), action: 'sign-in', outcome: 'ok' });
+  const mark = auth.knownBrowser(o.request) === undefined ? [auth.knownBrowserMark().setCookie] : [];
+  return d.redirect(next, [auth.setCookie(session.value, session.maxAgeS), ...mark]);
 }
 
-export function signOut(d: Dashboard, cookie: string | undefined): Response {
-  d.auth.signOut(cookie);
+export async function signOut(d: Dashboard, cookie: string | undefined): Promise<Response> {
+  await d.auth.signOut(cookie);
+  if (cookie) await d.ctx.audit({ actor: sessionActor(cookie), action: 'sign-out', outcome: 'ok' });
   d.ctx.logger.info({ dashboard: 'sign-out' }, 'dashboard: signed out');
   return d.redirect('/sign-in', [d.auth.clearCookie()]);
 }
