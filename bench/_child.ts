@@ -11,8 +11,16 @@ export interface Child {
 
 export async function startChild(script: string, argv: string[] = []): Promise<Child> {
   const file = fileURLToPath(new URL(script, import.meta.url));
+  // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits (see bench/_profile.ts).
+  const prof = process.env.BENCH_CPU_PROF;
   const proc = fork(file, argv, {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      '--expose-gc',
+      '--no-flush-bytecode',
+      ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();

@@ -32,6 +32,11 @@ async function handle(m: Msg): Promise<unknown> {
         credentials: sb!.ledger.count({ via: 'exchange' }),
         tokenCreate200: sb!.journal.count({ endpoint: 'token.create', status: 200 }),
       };
+    case 'cpu':
+      return process.cpuUsage();
+    case 'hold-refill':
+      sb!.pool.holdRefill(m.args.hold);
+      return sb!.pool.stats();
     case 'pool':
       return sb!.pool.stats();
     case 'drain-pool': {

@@ -19,6 +19,8 @@ import {
   NoonSession,
   parseCredentials,
 } from '../src/client/index.js';
+import { record } from './_report.js';
+import { runSellerPaths } from './_seller-paths.js';
 
 const UA = 'noon-connect-bench/1.0';
 const CONNECTIONS = 16;
@@ -203,11 +205,37 @@ export async function run(): Promise<void> {
     out(
       `login JWT signs/s: key imported once ${fmt(cached)}, PEM imported for each sign ${fmt(reimport)} (${(cached / reimport).toFixed(1)}×)`,
     );
+    record({
+      bench: 'client',
+      measure: 'session.request (warm integrator session), GET whoami',
+      value: ourRps,
+      unit: 'req/s',
+      baseline: { label: 'raw undici Pool.request, same cookies', value: rawRps },
+      ratio,
+      goal: `≥ ${GOAL}×`,
+      note: `client CPU ${perReq(ourTally)} µs/request vs ${perReq(rawTally)} µs raw; ${CONCURRENCY} in flight`,
+    });
+    record({
+      bench: 'client',
+      measure: 'login latency p50',
+      value: percentile(latencies, 50),
+      unit: 'ms',
+      note: `${latencies.length} logins in a row; p99 ${percentile(latencies, 99).toFixed(2)} ms`,
+    });
+    record({
+      bench: 'client',
+      measure: 'login JWT signs/s, key imported once',
+      value: cached,
+      unit: 'signs/s',
+      baseline: { label: 'PEM imported for each sign', value: reimport },
+      ratio: cached / reimport,
+    });
   } finally {
     await client.close();
     await pool.close();
     await stopChild(child);
   }
+  await runSellerPaths();
 }
 
 /** Child mode: a sandbox on a free loopback port until stdin closes. */

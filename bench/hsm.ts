@@ -17,6 +17,7 @@ import {
   type VaultMeta,
 } from '../src/vault/index.js';
 import { SoftHsm, softhsmMissing, USER_PIN } from '../test/helpers/softhsm.js';
+import { record } from './_report.js';
 
 /** Each side runs this long per chunk, and the pair of sides this long in all, per row. */
 const CHUNK_MS = 200;
@@ -65,6 +66,7 @@ export async function run(): Promise<void> {
   const missing = softhsmMissing();
   if (missing) {
     out(`skipped: ${missing}`);
+    record({ bench: 'hsm', measure: 'skipped', value: Number.NaN, unit: '', note: missing });
     return;
   }
   const hsm = await SoftHsm.create();
@@ -103,6 +105,15 @@ export async function run(): Promise<void> {
     const row = async (name: string, a: Op, b: Op) => {
       const [x, y] = await sideBySide(a, b);
       out(`${name.padEnd(34)}${fmt(x)}  ${fmt(y)}   ${(y / x).toFixed(3)}×`);
+      record({
+        bench: 'hsm',
+        measure: `${name}, in the token (SoftHSM2)`,
+        value: y,
+        unit: 'ops/s',
+        baseline: { label: 'the same operation in process', value: x },
+        ratio: y / x,
+        note: `alternating ${CHUNK_MS} ms chunks, one operation at a time`,
+      });
     };
     await row(
       'data-key wrap/s',

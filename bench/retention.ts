@@ -9,6 +9,7 @@ import { Pool } from 'undici';
 import { startChild } from './_child.js';
 import { adminPost, connectOnce, loopback } from './_flow.js';
 import { fmt, percentile } from './_load.js';
+import { record } from './_report.js';
 
 const UA = 'noon-connect-bench/1.0';
 const OLD_ATTEMPTS = Number(process.env.BENCH_RETENTION_ROWS ?? 100_000);
@@ -131,6 +132,17 @@ export async function run(): Promise<void> {
           ? `  (${idle.other + during.other} callbacks did not end connected)\n`
           : ''),
     );
+    const p99Idle = percentile(idle.callbackMs, 99);
+    const p99During = percentile(during.callbackMs, 99);
+    record({
+      bench: 'retention',
+      measure: 'callback p99 while a purge runs',
+      value: p99During,
+      unit: 'ms',
+      baseline: { label: 'callback p99 with no purge running, same table', value: p99Idle },
+      ratio: p99During / p99Idle,
+      note: `${seeded.attempts} old attempts, purge ${fmt(purged.ms / 1000, 2)} s, ${OLD_ATTEMPTS - purged.left} purged, ${purged.left} left; lower is better`,
+    });
   } finally {
     await server.close();
     await sandbox.close();

@@ -8,6 +8,7 @@ import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { join } from 'node:path';
 import { startChild } from './_child.js';
 import { fmt, type PreparedRequest, percentile, runLoad } from './_load.js';
+import { record } from './_report.js';
 
 const UA = 'noon-connect-bench/1.0';
 const CODES = Number(process.env.BENCH_CODES ?? 6000);
@@ -109,6 +110,16 @@ export async function run(): Promise<void> {
     console.log(
       `  sandbox ledger of access tokens issued: ${counts.tokens} (200 responses seen: ${ourRun.ok}) ${counts.tokens === ourRun.ok ? 'EQUAL' : 'DIFFERENT'}`,
     );
+    record({
+      bench: 'sandbox',
+      measure: 'token/create req/s',
+      value: ourRun.perSecondOk,
+      unit: 'req/s',
+      baseline: { label: 'oauth2-mock-server 8 /token', value: peerRun.perSecondOk },
+      ratio,
+      goal: '≥ 1.2×',
+      note: `${CODES} fresh codes, ${IN_FLIGHT} in flight; tokens in the ledger ${counts.tokens === ourRun.ok ? 'equal' : 'DIFFER from'} the 200s`,
+    });
 
     // login p99: idle (pool full) vs while the pool refills
     const idle = await runLoad(info.url, Array.from({ length: LOGINS }, loginReq), 4);
@@ -127,6 +138,16 @@ export async function run(): Promise<void> {
     console.log(
       `  ratio ${fmt(p99Refill / p99Idle, 2)}x (goal <= 3x) ${p99Refill / p99Idle <= 3 ? 'MET' : 'NOT MET'}`,
     );
+    record({
+      bench: 'sandbox',
+      measure: 'login p99 while the key pool refills',
+      value: p99Refill,
+      unit: 'ms',
+      baseline: { label: 'login p99 with the pool full', value: p99Idle },
+      ratio: p99Refill / p99Idle,
+      goal: '≤ 3× (lower is better)',
+      note: `${LOGINS} logins, 4 in flight`,
+    });
   } finally {
     await ours.close();
     await peerChild.close();
@@ -179,6 +200,13 @@ export async function run(): Promise<void> {
     console.log(
       `  ${fmt(exRun.perSecondOk)} exchanges/s, p99 ${fmt(percentile(exRun.latenciesMs, 99), 1)} ms (200: ${exRun.ok}; credentials in ledger: ${counts.credentials})`,
     );
+    record({
+      bench: 'sandbox',
+      measure: 'token/exchange from a warm key pool',
+      value: exRun.perSecondOk,
+      unit: 'exchanges/s',
+      note: `${EXCHANGES} exchanges, 8 in flight, p99 ${fmt(percentile(exRun.latenciesMs, 99), 1)} ms; no baseline (no peer issues keys)`,
+    });
   } finally {
     await ex.close();
   }

@@ -14,7 +14,14 @@ import {
   responseMeta,
 } from './checks.js';
 import { responseOf } from './client.js';
-import { checkKeyFile, type KeyFile, keySignsAndVerifies, NoonCredentials } from './credentials.js';
+import {
+  checkKeyFile,
+  type KeyCheck,
+  type KeyFile,
+  keySignsAndVerifies,
+  NoonCredentials,
+  withFirstSignCheck,
+} from './credentials.js';
 import { ENDPOINTS } from './endpoints.js';
 import { NoonTypeError } from './errors.js';
 import type { CallOptions } from './oauth.js';
@@ -143,14 +150,21 @@ export class NoonApiUsers {
 export function processCreateCredentialBody(
   rawBody: string,
   status: number,
-  options: { requestId?: string | undefined; retryAfter?: number | undefined } = {},
+  options: {
+    requestId?: string | undefined;
+    retryAfter?: number | undefined;
+    keyCheck?: KeyCheck | undefined;
+  } = {},
 ): CreatedCredential {
   const ctx: ResponseContext = { endpoint: ENDPOINTS.apiUsersCreate, status, requestId: options.requestId };
   if (status < 200 || status >= 300)
     throw errorForResponse(ENDPOINTS.apiUsersCreate, status, rawBody, options.requestId, options.retryAfter);
   const o = parseJsonObject(rawBody, ctx);
   const { file, key } = checkKeyFile(o, (field, problem) => invalid(ctx, field || undefined, problem));
-  if (!keySignsAndVerifies(key)) throw invalid(ctx, 'private_key', 'does not sign and verify');
+  const keyFails = () => invalid(ctx, 'private_key', 'does not sign and verify');
+  if (options.keyCheck === 'first-sign')
+    return { keyFile: file, credentials: withFirstSignCheck(file, key, keyFails) };
+  if (!keySignsAndVerifies(key)) throw keyFails();
   return { keyFile: file, credentials: new NoonCredentials(file, key) };
 }
 

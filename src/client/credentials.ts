@@ -79,7 +79,16 @@ export class NoonCredentials {
 
   /** An RS256 signature of `data`: at once with the imported key, or through the signer. */
   signRs256(data: Buffer): Buffer | Promise<Buffer> {
-    if (this.#signer === undefined) return sign('sha256', data, this.#privateKey!);
+    if (this.#signer === undefined) {
+      const signature = sign('sha256', data, this.#privateKey!);
+      const pending = firstSignChecks.get(this);
+      if (pending) {
+        // The deferred key check: this first signature is the probe (see `withFirstSignCheck`).
+        if (!verifies(this.#privateKey!, data, signature)) throw pending();
+        firstSignChecks.delete(this);
+      }
+      return signature;
+    }
     return this.#signer(data).then((sig) => Buffer.from(sig));
   }
 
@@ -157,11 +166,36 @@ export function importRsaPrivateKey(pem: string, fail: FieldFailure): KeyObject 
 export function keySignsAndVerifies(key: KeyObject): boolean {
   try {
     const probe = Buffer.from('noon-connect key check');
-    return verify('sha256', probe, createPublicKey(key), sign('sha256', probe, key));
+    return verifies(key, probe, sign('sha256', probe, key));
   } catch {
     return false;
   }
 }
+
+function verifies(key: KeyObject, data: Buffer, signature: Buffer): boolean {
+  try {
+    return verify('sha256', data, createPublicKey(key), signature);
+  } catch {
+    return false;
+  }
+}
+
+/** Credentials whose first signature is still to be verified, with the error a failure throws. */
+const firstSignChecks = new WeakMap<NoonCredentials, () => NoonError>();
+
+/**
+ * The key check of {@link keySignsAndVerifies} without its extra signature: the credentials' first signature (in
+ * practice the first login's JWT) is verified with the key's public half before it leaves, and `fail()` is
+ * thrown if it does not verify. For a key that will sign at once anyway (a login that checks a new key).
+ */
+export function withFirstSignCheck(file: KeyFile, key: KeyObject, fail: () => NoonError): NoonCredentials {
+  const credentials = new NoonCredentials(file, key);
+  firstSignChecks.set(credentials, fail);
+  return credentials;
+}
+
+/** When a fresh key's sign-and-verify check runs: at once (a probe signature), or on its first signature. */
+export type KeyCheck = 'now' | 'first-sign';
 
 const credentialsFailure =
   (source: string): FieldFailure =>

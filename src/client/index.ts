@@ -24,6 +24,7 @@ export {
   type Sleep,
 } from './client.js';
 export {
+  type KeyCheck,
   type KeyFile,
   type LoginSigner,
   loadCredentials,

@@ -3,6 +3,7 @@
 // exchange's raw body durably before anything can fail, and so response handling is tested on hand-made bodies.
 
 import {
+  DEFAULT_MAX_BODY_BYTES,
   errorForResponse,
   invalid,
   optionalString,
@@ -15,8 +16,15 @@ import {
   requireStringArray,
   responseMeta,
 } from './checks.js';
-import { responseOf } from './client.js';
-import { checkKeyFile, type KeyFile, keySignsAndVerifies, NoonCredentials } from './credentials.js';
+import { responseOf, type Sent } from './client.js';
+import {
+  checkKeyFile,
+  type KeyCheck,
+  type KeyFile,
+  keySignsAndVerifies,
+  NoonCredentials,
+  withFirstSignCheck,
+} from './credentials.js';
 import { ENDPOINTS } from './endpoints.js';
 import { NoonError, NoonExchangeError, NoonTypeError } from './errors.js';
 import { kAuthed, NoonSession } from './session.js';
@@ -63,6 +71,12 @@ export interface ExchangeCheckOptions {
   requestId?: string | undefined;
   /** The response's Retry-After in seconds, kept on a RATE_LIMITED error. */
   retryAfter?: number | undefined;
+  /**
+   * When the new key's sign-and-verify check runs: `'now'` (default) signs a probe; `'first-sign'` verifies the
+   * returned credentials' first signature instead (e.g. the login that checks the key), which then throws this
+   * RESPONSE_INVALID (`result.private_key`) if the key does not sign and verify.
+   */
+  keyCheck?: KeyCheck | undefined;
 }
 
 /** Options every call takes. */
@@ -137,6 +151,10 @@ export class NoonOAuth {
    * re-login (a failed check consumes nothing, NC27); 429/503 with Retry-After are waited out.
    */
   async createTokenRequest(code: string, options: CallOptions = {}): Promise<Response> {
+    return responseOf(await this.#sendCreateToken(code, options));
+  }
+
+  async #sendCreateToken(code: string, options: CallOptions): Promise<Sent> {
     this.#requireOAuth(ENDPOINTS.tokenCreate);
     nonEmpty(code, 'code');
     const body = JSON.stringify({
@@ -145,7 +163,7 @@ export class NoonOAuth {
       client_id: this.clientId,
       client_secret: this.#clientSecret,
     });
-    const sent = await this.session[kAuthed]({
+    return this.session[kAuthed]({
       endpoint: ENDPOINTS.tokenCreate,
       method: 'POST',
       path: TOKEN_CREATE_PATH,
@@ -153,12 +171,14 @@ export class NoonOAuth {
       repeatable: false,
       signal: options.signal,
     });
-    return responseOf(sent);
   }
 
-  /** token/create, both steps. */
+  /** token/create, both steps (the answer is checked as it came off the wire, with no Response built). */
   async createToken(code: string, options: CallOptions = {}): Promise<TokenResult> {
-    return processCreateTokenResponse(await this.createTokenRequest(code, options));
+    const sent = await this.#sendCreateToken(code, options);
+    if (sent.status < 200 || sent.status > 599 || sent.body.length > DEFAULT_MAX_BODY_BYTES)
+      return processCreateTokenResponse(responseOf(sent));
+    return createTokenResult(sent.body.toString('utf8'), sent.status, sent.requestId, sent.retryAfter);
   }
 
   /**
@@ -199,9 +219,18 @@ export class NoonOAuth {
 export async function processCreateTokenResponse(response: Response): Promise<TokenResult> {
   const text = await readResponseText(response, ENDPOINTS.tokenCreate);
   const { requestId, retryAfter } = responseMeta(response);
-  const ctx: ResponseContext = { endpoint: ENDPOINTS.tokenCreate, status: response.status, requestId };
-  if (response.status < 200 || response.status >= 300)
-    throw errorForResponse(ENDPOINTS.tokenCreate, response.status, text, requestId, retryAfter);
+  return createTokenResult(text, response.status, requestId, retryAfter);
+}
+
+function createTokenResult(
+  text: string,
+  status: number,
+  requestId: string | undefined,
+  retryAfter: number | undefined,
+): TokenResult {
+  const ctx: ResponseContext = { endpoint: ENDPOINTS.tokenCreate, status, requestId };
+  if (status < 200 || status >= 300)
+    throw errorForResponse(ENDPOINTS.tokenCreate, status, text, requestId, retryAfter);
   const o = parseJsonObject(text, ctx);
   const accessToken = requireString(o, 'access_token', ctx);
   const tokenType = requireString(o, 'token_type', ctx);
@@ -269,7 +298,9 @@ export function processExchangeBody(
   const { file, key } = checkKeyFile(result, (field, problem) =>
     invalid(ctx, field ? `result.${field}` : 'result', problem),
   );
-  if (!keySignsAndVerifies(key)) throw invalid(ctx, 'result.private_key', 'does not sign and verify');
+  const keyFails = () => invalid(ctx, 'result.private_key', 'does not sign and verify');
+  const deferred = options.keyCheck === 'first-sign';
+  if (!deferred && !keySignsAndVerifies(key)) throw keyFails();
   if (file.project_code !== projectCode)
     throw mismatch(ctx, 'result.project_code', 'differs from project_code');
   const expected = options.expectedProjectCode;
@@ -281,7 +312,7 @@ export function processExchangeBody(
     oauthRequestId,
     projectCode,
     keyFile: file,
-    credentials: new NoonCredentials(file, key),
+    credentials: deferred ? withFirstSignCheck(file, key, keyFails) : new NoonCredentials(file, key),
   };
 }
 

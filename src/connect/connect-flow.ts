@@ -253,10 +253,14 @@ export class ConnectFlow {
       // Still held by a live exchange: leave the attempt for the reconciler to resume.
       return { kind: 'pending', attemptId: attempt.id, status: 'TOKEN_ISSUED' };
     }
+    let outcome: CallbackOutcome | undefined;
     try {
-      return await this.#exchange(attempt, accessToken);
+      outcome = await this.#exchange(attempt, accessToken);
+      return outcome;
     } finally {
-      const after = await k.store.getAttempt(attempt.id).catch(() => undefined);
+      // A connect's own commit freed the slot; any other end reads the attempt to see whether to keep it.
+      const connectedHere = outcome?.kind === 'connected' && outcome.attemptId === attempt.id;
+      const after = connectedHere ? undefined : await k.store.getAttempt(attempt.id).catch(() => undefined);
       if (after && after.status !== 'ORPHAN_SUSPECTED' && after.status !== 'EXCHANGE_SENT') {
         await k.store.releaseExchangeSlot(attempt.tenant, project, attempt.id).catch(() => {});
       }
@@ -437,6 +441,6 @@ export class ConnectFlow {
       accessTokenSealed: null,
     };
     await k.hook('KEY_STORED', keyStored);
-    return k.finishKeyStored(keyStored, answer.requestId);
+    return k.finishKeyStored(keyStored, answer.requestId, answer.rawBody);
   }
 }

@@ -4,10 +4,10 @@
 
 import {
   type KeyFile,
+  type NoonCredentials,
   NoonError,
   NoonExchangeError,
   NoonSession,
-  parseCredentials,
   processCreateCredentialBody,
   processExchangeBody,
 } from '../client/index.js';
@@ -173,26 +173,38 @@ export class AttemptKernel {
    * KEY_STORED → validate → CONNECTED (or NEEDS_ATTENTION, or FAILED for a workflow failure). A connect attempt's
    * stored answer is token/exchange's; a rotation's or a repair's is credentials/create's.
    */
-  async finishKeyStored(attempt: Attempt, requestId?: string): Promise<CallbackOutcome> {
+  async finishKeyStored(attempt: Attempt, requestId?: string, rawAnswer?: string): Promise<CallbackOutcome> {
     const project = attempt.sellerProject!;
     let keyFile: KeyFile;
+    // The key imported once, by the check below; with the login check on, that login's JWT is the key's
+    // sign-and-verify probe (a key that fails it is a validation failure, U9, as a failed probe was).
+    let inProcess: NoonCredentials;
+    const keyCheck = this.o.verifyLogin && !this.o.signingKeys ? 'first-sign' : 'now';
     let oauthRequestId: string | null = attempt.oauthRequestId;
     try {
       // Raw answers (exchange or credentials/create) share one purpose; the attempt's kind says which it is.
-      const plain = await this.vault.open(
-        attempt.rawExchangeSealed!,
-        recordContext(attempt.tenant, project, attempt.id, 'exchange-body'),
-      );
-      const raw = plain.toString('utf8');
-      // The bytes can be wiped; the string cannot (JavaScript strings are immutable), it is only let go.
-      plain.fill(0);
+      // The answer just committed (sealed) by this process is at hand; one read back from the store is opened.
+      let raw: string;
+      if (rawAnswer !== undefined) raw = rawAnswer;
+      else {
+        const plain = await this.vault.open(
+          attempt.rawExchangeSealed!,
+          recordContext(attempt.tenant, project, attempt.id, 'exchange-body'),
+        );
+        raw = plain.toString('utf8');
+        // The bytes can be wiped; the string cannot (JavaScript strings are immutable), it is only let go.
+        plain.fill(0);
+      }
       if (attempt.kind !== 'connect') {
-        keyFile = processCreateCredentialBody(raw, 200, { requestId }).keyFile;
+        const r = processCreateCredentialBody(raw, 200, { requestId, keyCheck });
+        keyFile = r.keyFile;
+        inProcess = r.credentials;
         if (keyFile.project_code !== project)
           throw new NoonError('PROJECT_MISMATCH', 'the new key names another project');
       } else {
-        const r = processExchangeBody(raw, 200, { expectedProjectCode: project, requestId });
+        const r = processExchangeBody(raw, 200, { expectedProjectCode: project, requestId, keyCheck });
         keyFile = r.keyFile;
+        inProcess = r.credentials;
         oauthRequestId = r.oauthRequestId;
       }
     } catch (e) {
@@ -236,7 +248,7 @@ export class AttemptKernel {
 
     if (this.o.verifyLogin) {
       try {
-        const credentials = keys ? storeCredentials(keys, keyFile) : parseCredentials(keyFile);
+        const credentials = keys ? storeCredentials(keys, keyFile) : inProcess;
         const s = new NoonSession(this.noon.client, credentials, { projectCode: project });
         const who = await s.whoami();
         if (who.projectCode !== project || who.keyId !== keyFile.key_id)
@@ -244,6 +256,18 @@ export class AttemptKernel {
       } catch (e) {
         // The key store failing to sign is not the key's fault either.
         if (keys && e instanceof VaultError) return this.#keyStoreFailed(attempt, e);
+        if (e instanceof NoonError && e.code === 'RESPONSE_INVALID' && /private_key$/.test(e.field ?? '')) {
+          // The deferred probe: the key did not sign and verify (U9), as the check above would have said.
+          this.log({
+            level: 'error',
+            msg: 'stored key failed validation',
+            attemptId: attempt.id,
+            code: logCode(e),
+            ...requestIdOf(e),
+          });
+          await this.#dropImported(attempt, keyFile.key_id);
+          return this.#needsAttention(attempt, attemptErrorCode(e), null, oauthRequestId);
+        }
         const cause = logCode(e);
         this.log({
           level: 'error',
@@ -251,6 +275,7 @@ export class AttemptKernel {
           attemptId: attempt.id,
           code: cause,
         });
+        await this.#dropImported(attempt, keyFile.key_id);
         return this.#needsAttention(attempt, 'LOGIN_FAILED', cause, oauthRequestId);
       }
     }
@@ -386,6 +411,26 @@ export class AttemptKernel {
       reconnect: false,
       oauthRequestId,
     };
+  }
+
+  /**
+   * A key that failed its check goes to an operator with its sealed raw answer, the one copy kept: the object
+   * imported into the signing-key store moments before is removed, so no resolution has to remember it. A store
+   * that cannot remove it now is logged; the object holds nothing the sealed answer does not.
+   */
+  async #dropImported(attempt: Attempt, keyId: string): Promise<void> {
+    const keys = this.o.signingKeys;
+    if (!keys) return;
+    try {
+      await keys.destroy(sellerKeyLabel(keyId));
+    } catch (e) {
+      this.log({
+        level: 'warn',
+        msg: 'could not remove the imported key of an attempt that needs attention',
+        attemptId: attempt.id,
+        code: logCode(e),
+      });
+    }
   }
 
   /**

@@ -58,6 +58,12 @@ export class ConnectionOperations {
   async sellerSession(tenant: string, sellerProject: string): Promise<NoonSession> {
     const conn = await this.#k.store.findConnection(tenant, sellerProject);
     if (!conn) throw new ConnectError('CONNECTION_NOT_FOUND', 'no connection for this seller project');
+    // The hot path, one read: an active connection's credential_id is its active key (connect, rotate and
+    // disconnect change both in one commit), so a session cached for that key is the one to use.
+    if (conn.status === 'active' && conn.credentialId) {
+      const cached = this.#k.sessions.get(conn.credentialId);
+      if (cached) return cached;
+    }
     const { cred } = await this.#activeConnection(conn.id, tenant);
     return this.#sessionFor(cred);
   }

@@ -10,8 +10,9 @@ import {
   createPublicKey,
   generateKeyPair,
   generateKeyPairSync,
+  type KeyObject,
 } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlink, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -22,6 +23,8 @@ export interface KeyPair {
   publicPem: string;
   /** base64url SHA-256 of the DER public key. */
   fingerprint: string;
+  /** The public key, imported once here so a login with the issued key does not import its PEM again. */
+  publicKey?: KeyObject;
 }
 
 export interface KeyPoolOptions {
@@ -57,8 +60,14 @@ parentPort.on('message', () => {
 `;
 
 export function fingerprintOf(publicPem: string): string {
-  const der = createPublicKey(publicPem).export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64url');
+  return imported(publicPem).fingerprint;
+}
+
+/** The public key imported once, and its fingerprint. */
+function imported(publicPem: string): { publicKey: KeyObject; fingerprint: string } {
+  const publicKey = createPublicKey(publicPem);
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return { publicKey, fingerprint: createHash('sha256').update(der).digest('base64url') };
 }
 
 /** Generates one pair on the calling thread (start-up fixtures only). */
@@ -68,7 +77,7 @@ export function generateKeyPairNow(): KeyPair {
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
-  return { privatePem: privateKey, publicPem: publicKey, fingerprint: fingerprintOf(publicKey) };
+  return { privatePem: privateKey, publicPem: publicKey, ...imported(publicKey) };
 }
 
 interface Pooled extends KeyPair {
@@ -88,6 +97,7 @@ export class KeyPool {
   #urgent = 0;
   #closed = false;
   #generated = 0;
+  #held = false;
   #fromCache = 0;
 
   constructor(options: KeyPoolOptions) {
@@ -111,6 +121,15 @@ export class KeyPool {
       generated: this.#generated,
       fromCache: this.#fromCache,
     };
+  }
+
+  /**
+   * Holds (true) or resumes (false) the background refill, e.g. while a benchmark measures the server's CPU: a
+   * taker that finds the pool empty still gets a key generated for it.
+   */
+  holdRefill(hold: boolean): void {
+    this.#held = hold;
+    if (!hold) this.#refill();
   }
 
   /** Takes a key: at once from the pool, or the next one generated. Rejects once the pool is closed. */
@@ -173,12 +192,12 @@ export class KeyPool {
   }
 
   #release(k: Pooled): KeyPair {
-    if (k.file) {
-      try {
-        unlinkSync(k.file);
-      } catch {}
-    }
-    return { privatePem: k.privatePem, publicPem: k.publicPem, fingerprint: k.fingerprint };
+    // The issued key's cache file goes without blocking the exchange that took it (an unlink can wait on a
+    // busy disk); close() and the next start skip a file already gone.
+    if (k.file) unlink(k.file, () => {});
+    const out: KeyPair = { privatePem: k.privatePem, publicPem: k.publicPem, fingerprint: k.fingerprint };
+    if (k.publicKey) out.publicKey = k.publicKey;
+    return out;
   }
 
   #loadCache(): void {
@@ -204,7 +223,7 @@ export class KeyPool {
         const publicPem = createPublicKey(createPrivateKey(privatePem))
           .export({ type: 'spki', format: 'pem' })
           .toString();
-        this.#ready.push({ privatePem, publicPem, fingerprint: fingerprintOf(publicPem), file });
+        this.#ready.push({ privatePem, publicPem, ...imported(publicPem), file });
         this.#fromCache++;
       } catch {
         try {
@@ -217,6 +236,7 @@ export class KeyPool {
   #refill(): void {
     if (this.#closed || this.#inFlight) return;
     if (this.#ready.length >= this.#size && this.#waiters.length === 0) return;
+    if (this.#held && this.#waiters.length === 0) return;
     if (!this.#worker) {
       this.#worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
       this.#worker.unref();
@@ -243,7 +263,7 @@ export class KeyPool {
   /** A new key: to the first waiting taker, else into the pool (and the cache). */
   #accept(m: { privatePem: string; publicPem: string }): void {
     this.#generated++;
-    const k: Pooled = { ...m, fingerprint: fingerprintOf(m.publicPem) };
+    const k: Pooled = { ...m, ...imported(m.publicPem) };
     const waiter = this.#waiters.shift();
     if (waiter) {
       waiter.resolve(k);

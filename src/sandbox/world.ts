@@ -165,6 +165,7 @@ export class World {
       active: true,
     };
     this.keys.put(key.keyId, key);
+    if (pair.publicKey) this.#publicKeys.set(key.keyId, pair.publicKey);
     const ledger: LedgerEntry = {
       seq: ++this.#ledgerSeq,
       keyId: key.keyId,

@@ -1,7 +1,7 @@
 // Process steps on hand-made responses: the malformed-response matrix (U2), exchange results that must not be
 // trusted (U9, U9b), error mapping by status and reason (NC37), key files (NC3) and construction checks (NC7).
 
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, verify } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -273,6 +273,24 @@ describe('token/exchange process step (U2, U9, U9b, NC29)', () => {
     expect(r.credentials.keyId).toBe('k-123');
     expect(r.credentials.privateKey.asymmetricKeyType).toBe('rsa');
     expect(r.keyFile).not.toHaveProperty('comment');
+  });
+
+  it('U9 keyCheck first-sign: no probe now; the first signature is verified, and a key that fails it throws then', async () => {
+    const good = processExchangeBody(JSON.stringify(exchangeBody()), 200, { keyCheck: 'first-sign' });
+    const data = Buffer.from('first login');
+    expect(verify('sha256', data, rsa.publicKey, good.credentials.signRs256(data) as Buffer)).toBe(true);
+    // A key that loads but signs wrongly (private exponent and one CRT factor from another key).
+    const jwk = rsa.privateKey.export({ format: 'jwk' });
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    const broken = createPrivateKey({ key: { ...jwk, d: other.d!, dp: other.dp! }, format: 'jwk' })
+      .export({ type: 'pkcs1', format: 'pem' })
+      .toString();
+    const body = JSON.stringify(exchangeBody({}, keyFile({ private_key: broken })));
+    expect((await caught(async () => processExchangeBody(body, 200))).field).toBe('result.private_key');
+    const deferred = processExchangeBody(body, 200, { keyCheck: 'first-sign' });
+    const err = await caught(async () => deferred.credentials.signRs256(data));
+    expect(err.code).toBe('RESPONSE_INVALID');
+    expect(err.field).toBe('result.private_key');
   });
 
   it('NC29 status.message is optional', () => {

@@ -286,4 +286,25 @@ describe.skipIf(skip)("sellers' keys in a PKCS#11 token (SoftHSM2)", () => {
     },
     TEST_MS,
   );
+  it(
+    'a key the check refuses after its import goes to an operator with its sealed answer, and leaves no object in the token',
+    async () => {
+      const bench = await CrashBench.open({ store: 'sqlite', sandbox: sb });
+      const child = await bench.spawn({ sellerKeys: true });
+      const { project } = bench.newSeller();
+      const run = await bench.begin(child, { tenant: 'tenant-1', project });
+      // The key check's whoami is refused once: the key was imported moments before.
+      sb.addFault({ endpoint: 'whoami', action: { type: 'status', status: 403 }, times: 1 });
+      const page = await bench.visit(run.browser, run.url, 'callback, key check refused');
+      expect(page?.status).not.toBe(303);
+      const [attempt] = await bench.attemptsFor(project);
+      expect(attempt!.status).toBe('NEEDS_ATTENTION');
+      expect(attempt!.errorCode).toBe('LOGIN_FAILED');
+      // The one copy kept is the sealed answer, for the operator; the token holds nothing of it.
+      const { keyId } = await keyInAnswer(bench, attempt!);
+      expect(await tokenHas(sellerKeyLabel(keyId))).toBe(false);
+      expect(await bench.credentialsFor(project)).toEqual([]);
+    },
+    TEST_MS,
+  );
 });
