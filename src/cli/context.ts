@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadCredentials, NoonClient, NoonError } from '../client/index.js';
 import { ConnectError, type Connector, createConnector } from '../connect/index.js';
-import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
+import { ConfigError, configWarnings, parseConfig, type ServiceConfig } from '../service/config.js';
 import { createLogger } from '../service/logging.js';
 import {
   closeKeyProvider,
@@ -19,7 +19,9 @@ import {
   type ServiceKeyProvider,
   storeFailure,
 } from '../service/wiring.js';
-import { openStore, type Store } from '../store/index.js';
+import { causeText } from '../store/errors.js';
+import { openStore, type Store, StoreError } from '../store/index.js';
+import { UsageError } from '../usage-error.js';
 import { type Vault, VaultError } from '../vault/index.js';
 import { EXIT, type Io } from './io.js';
 
@@ -113,6 +115,8 @@ export async function openContext(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<CliContext> {
   const config = parseConfig(env);
+  // A misspelt NOON_CONNECT_* variable would otherwise be ignored without a word.
+  for (const w of configWarnings(env)) process.stderr.write(`noon-connect: warning: ${w}\n`);
   const logger = cliLogger(config, env);
   // The master key is read (or the token logged in to) before the store is touched, so a bad key refuses
   // without opening anything.
@@ -198,9 +202,23 @@ export function reportError(command: string, e: unknown, io: Io): number {
     say(`vault: ${e.message} (${e.code})`);
     return e.code === 'VAULT_FORMAT' || e.code === 'VAULT_DECRYPT_FAILED' ? EXIT.FAILURE : EXIT.CONFIG;
   }
-  // Anything else may come from a driver; print only its class and code, never a message that could quote data.
-  const err = e as { code?: unknown; name?: string };
-  say(`failed (${typeof err?.code === 'string' ? err.code : (err?.name ?? 'error')})`);
+  // A store error (or a database driver's: Postgres errors carry a SQLSTATE and a severity) names its cause in
+  // its first line, e.g. 'relation "nc_events" does not exist'; the code alone says nothing to a person.
+  const err = e as { code?: unknown; name?: string; severity?: unknown; message?: unknown };
+  const code = typeof err?.code === 'string' ? err.code : (err?.name ?? 'error');
+  if (e instanceof UsageError) {
+    // Messages of coded misuse name the option or field, never its value.
+    say(`${e.message} (${e.code})`);
+    return EXIT.FAILURE;
+  }
+  if (e instanceof StoreError || typeof err?.severity === 'string') {
+    say(
+      `store: ${causeText(e).slice(0, 300)} (${typeof err.severity === 'string' ? `SQLSTATE ${code}` : code})`,
+    );
+    return EXIT.FAILURE;
+  }
+  // Anything else: only its class and code, never a message that could quote data.
+  say(`failed (${code})`);
   return EXIT.FAILURE;
 }
 

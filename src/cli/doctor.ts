@@ -5,7 +5,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { loadCredentials, NoonClient, NoonSession } from '../client/index.js';
 import { META, STATE_KEY_CONTEXT } from '../connect/invariants.js';
-import { ConfigError, parseConfig, type ServiceConfig } from '../service/config.js';
+import { ConfigError, configWarnings, parseConfig, type ServiceConfig } from '../service/config.js';
 import { closeKeyProvider, type ServiceKeyProvider, storeFailure } from '../service/wiring.js';
 import { openStore, type Store } from '../store/index.js';
 import { describePkcs11, Vault, type VaultMeta } from '../vault/index.js';
@@ -32,6 +32,8 @@ export interface Check {
   ok: boolean;
   detail: string;
   hint?: string;
+  /** A warning: the check passes, but something looks wrong (e.g. a misspelt variable). */
+  warning?: true;
 }
 
 /** A meta store that reads through to the real one and keeps writes to itself, so the vault check writes nothing. */
@@ -156,7 +158,9 @@ async function checkMasterKey(
             ? 'a version that sealed data is not configured: add it back (retire it only after vault rotate)'
             : config.pkcs11
               ? 'see the pkcs11 checks above'
-              : 'set NOON_CONNECT_MASTER_KEY or NOON_CONNECT_MASTER_KEY_FILE (noon-connect vault keygen makes one)',
+              : config.masterKey || config.masterKeyFile
+                ? `${config.masterKey ? 'NOON_CONNECT_MASTER_KEY' : `the key in NOON_CONNECT_MASTER_KEY_FILE (${config.masterKeyFile})`} is set but malformed: it must be 32 random bytes in base64, or JSON {"current","keys"} (noon-connect vault keygen makes one)`
+                : 'set NOON_CONNECT_MASTER_KEY or NOON_CONNECT_MASTER_KEY_FILE (noon-connect vault keygen makes one)',
     });
   } finally {
     closeKeyProvider(provider);
@@ -225,6 +229,9 @@ async function checkNoon(config: ServiceConfig, timeoutMs: number, checks: Check
       });
     }
 
+    if (config.noonEnv === 'local' && client.environment.authorizeUrl)
+      await checkCallbackRegistered(config, client.environment.authorizeUrl, timeoutMs, checks);
+
     if (!credentials) {
       checks.push({
         check: 'integrator login',
@@ -253,6 +260,68 @@ async function checkNoon(config: ServiceConfig, timeoutMs: number, checks: Check
     }
   } finally {
     await client.close().catch(() => {});
+  }
+}
+
+/**
+ * Against a local sandbox: whether its OAuth client accepts this service's callback, by opening the consent page
+ * the way a connect link would (nothing is decided, nothing is recorded). A client registered only for another
+ * port would send every seller to the wrong place after Allow.
+ */
+async function checkCallbackRegistered(
+  config: ServiceConfig,
+  authorizeUrl: string,
+  timeoutMs: number,
+  checks: Check[],
+): Promise<void> {
+  const callback = `${config.publicUrl.replace(/\/+$/, '')}/connect/callback`;
+  const url = new URL(authorizeUrl);
+  url.searchParams.set('client_id', config.clientId);
+  url.searchParams.set('state', 'doctor-probe');
+  url.searchParams.set('redirect_uri', callback);
+  try {
+    const res = await fetch(url, {
+      redirect: 'manual',
+      headers: { 'user-agent': config.userAgent },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    if (/not registered for this application/.test(text)) {
+      checks.push({
+        check: 'callback',
+        ok: false,
+        detail: `the sandbox's client ${config.clientId} is not registered for ${callback}`,
+        hint: `start the sandbox with --redirect-uri ${callback} (or run serve on the port it is registered for)`,
+      });
+    } else if (/not known to noon/.test(text)) {
+      checks.push({
+        check: 'callback',
+        ok: false,
+        detail: `the sandbox does not know the client ${config.clientId}`,
+        hint: 'set NOON_CLIENT_ID and NOON_CLIENT_SECRET to the client the sandbox printed',
+      });
+    } else if (res.status >= 400) {
+      checks.push({
+        check: 'callback',
+        ok: false,
+        detail: `the sandbox's consent page answered HTTP ${res.status}`,
+        hint: 'check NOON_LOCAL_URL and the sandbox',
+      });
+    } else {
+      checks.push({
+        check: 'callback',
+        ok: true,
+        detail: `${callback} is registered with ${config.clientId}`,
+      });
+    }
+  } catch (e) {
+    const cause = (e as { cause?: unknown }).cause;
+    checks.push({
+      check: 'callback',
+      ok: false,
+      detail: `the sandbox's consent page did not answer (${codeOf(cause ?? e)})`,
+      hint: 'check NOON_LOCAL_URL and that the sandbox is running',
+    });
   }
 }
 
@@ -295,6 +364,14 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
         hint: "see 'noon-connect serve --help' for every variable",
       });
   }
+  for (const w of configWarnings(process.env))
+    checks.push({
+      check: 'variables',
+      ok: true,
+      warning: true,
+      detail: w,
+      hint: "see 'noon-connect serve --help' for every variable",
+    });
   if (config) {
     const store = await checkStore(config, checks);
     // The token's own checks (module, login, every key label), each with its hint; nothing secret is printed.
@@ -312,7 +389,7 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
     const width = Math.max(...checks.map((c) => c.check.length));
     for (const c of checks)
       io.out(
-        `${c.ok ? 'ok  ' : 'FAIL'}  ${c.check.padEnd(width)}  ${c.detail}${c.hint ? `  (hint: ${c.hint})` : ''}`,
+        `${c.warning ? 'warn' : c.ok ? 'ok  ' : 'FAIL'}  ${c.check.padEnd(width)}  ${c.detail}${c.hint ? `  (hint: ${c.hint})` : ''}`,
       );
   }
   if (!config) return EXIT.CONFIG;

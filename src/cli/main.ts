@@ -52,6 +52,14 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<C
     summary: 'Make a master key (keygen), or re-wrap everything under the current one (rotate)',
     load: async () => (await import('./vault.js')).vaultCommand,
   },
+  tokens: {
+    summary: 'Create, list or revoke REST API tokens (per tenant or all tenants)',
+    load: async () => (await import('./tokens.js')).tokensCommand,
+  },
+  webhooks: {
+    summary: 'Forward the event outbox to a local URL (listen), or commit a test event (trigger)',
+    load: async () => (await import('./webhooks.js')).webhooksCommand,
+  },
   doctor: {
     summary: 'Check the configuration, store, master key and Noon login',
     load: async () => (await import('./doctor.js')).doctorCommand,

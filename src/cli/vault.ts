@@ -8,7 +8,7 @@ import { generatePkcs11KeyFromEnv, keygen, Pkcs11Error, VaultError } from '../va
 import { CliError, parseOptions, reportError, withContext } from './context.js';
 import { EXIT, type Io } from './io.js';
 
-export const VAULT_USAGE = `Usage: noon-connect vault keygen [--out <file> | --pkcs11 [--label <label>]]
+export const VAULT_USAGE = `Usage: noon-connect vault keygen [--out <file> | --pkcs11 [--label <label>]] [--json]
        noon-connect vault rotate [--retire <version>] [--json]
 
 keygen  Prints a fresh master key (32 random bytes, base64), for
@@ -31,7 +31,7 @@ Options:
   --pkcs11      keygen: create the key in the PKCS#11 token
   --label <l>   keygen --pkcs11: the new key object's label
   --retire <v>  Retire this version after a complete re-wrap
-  --json        Print the report as JSON
+  --json        Print JSON (keygen: the key, file or token key; rotate: the report)
   -h, --help    Show this help
 
 Exit codes: 0 ok, 2 bad usage, 3 configuration refused (missing or wrong master
@@ -57,6 +57,7 @@ async function keygenCommand(argv: string[], io: Io): Promise<number> {
       pkcs11: { type: 'boolean' },
       label: { type: 'string' },
       out: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     VAULT_USAGE,
@@ -68,6 +69,7 @@ async function keygenCommand(argv: string[], io: Io): Promise<number> {
     io.out(VAULT_USAGE);
     return EXIT.OK;
   }
+  const json = values.json === true;
   if (values.label !== undefined && !values.pkcs11) {
     io.err(`noon-connect vault keygen: --label goes with --pkcs11\n\n${VAULT_USAGE}`);
     return EXIT.USAGE;
@@ -76,15 +78,17 @@ async function keygenCommand(argv: string[], io: Io): Promise<number> {
     io.err(`noon-connect vault keygen: --out and --pkcs11 do not go together\n\n${VAULT_USAGE}`);
     return EXIT.USAGE;
   }
-  if (values.out !== undefined) return writeKeyFile(String(values.out), io);
+  if (values.out !== undefined) return writeKeyFile(String(values.out), io, json);
   if (!values.pkcs11) {
-    io.out(keygen());
+    io.out(json ? JSON.stringify({ master_key: keygen() }) : keygen());
     return EXIT.OK;
   }
   try {
     const made = await generatePkcs11KeyFromEnv(process.env, values.label as string | undefined);
     io.out(
-      `created AES-256 key "${made.label}" in the token (non-extractable); fingerprint ${made.fingerprint}`,
+      json
+        ? JSON.stringify({ label: made.label, fingerprint: made.fingerprint })
+        : `created AES-256 key "${made.label}" in the token (non-extractable); fingerprint ${made.fingerprint}`,
     );
     return EXIT.OK;
   } catch (e) {
@@ -100,7 +104,7 @@ async function keygenCommand(argv: string[], io: Io): Promise<number> {
  * H6: a new key file, created 0600 in one step (never widened by the umask, never written over an existing file):
  * `vault keygen > file` would leave it as readable as the shell's umask makes new files.
  */
-function writeKeyFile(path: string, io: Io): number {
+function writeKeyFile(path: string, io: Io, json = false): number {
   let fd: number;
   try {
     fd = openSync(path, 'wx', 0o600);
@@ -117,7 +121,11 @@ function writeKeyFile(path: string, io: Io): number {
   } finally {
     closeSync(fd);
   }
-  io.out(`wrote a new master key to ${path} (mode 0600); set NOON_CONNECT_MASTER_KEY_FILE=${path}`);
+  io.out(
+    json
+      ? JSON.stringify({ file: path })
+      : `wrote a new master key to ${path} (mode 0600); set NOON_CONNECT_MASTER_KEY_FILE=${path}`,
+  );
   return EXIT.OK;
 }
 

@@ -2,7 +2,15 @@
 // and callback (the state machine's outcome as a redirect or a result page). Framework adapters wrap this.
 
 import { type CallbackOutcome, ConnectError, type Connector } from '../connect/index.js';
-import { htmlResponse, PAGE_HEADERS, type PageContent } from './pages.js';
+import {
+  htmlResponse,
+  notFoundPage,
+  outcomePage,
+  PAGE_HEADERS,
+  type PageContent,
+  wayBack,
+  withQuery,
+} from './pages.js';
 import { badTargetResponse } from './target.js';
 
 /** Who is connecting, as `authorizeStart` decides it from the integrator's own authentication. */
@@ -39,20 +47,18 @@ function redirect(location: string, extra: Record<string, string> = {}): Respons
   return new Response(null, { status: 303, headers: { location, ...PAGE_HEADERS, ...extra } });
 }
 
-function withQuery(path: string, fields: Record<string, string>): string {
-  const u = new URL(path, 'http://x.invalid');
-  for (const [k, v] of Object.entries(fields)) u.searchParams.set(k, v);
-  return `${u.pathname}${u.search}`;
-}
-
 const REJECTED: Record<string, string> = {
   'too-long': 'The link is too long.',
   method: 'This address only answers the redirect from noon.',
   'token-in-url': 'Tokens are never accepted in a URL.',
 };
 
-/** The page for an outcome; connected outcomes redirect to a clean URL instead (C6). */
-export function outcomeResponse(o: CallbackOutcome, base: string): Response {
+/**
+ * The page for an outcome; connected outcomes redirect to a clean URL instead (C6). Every page offers the way
+ * back: `returnTo` (the attempt's return path, when the outcome does not carry it), else `/`.
+ */
+export function outcomeResponse(o: CallbackOutcome, base: string, returnTo?: string): Response {
+  const back = 'returnTo' in o ? o.returnTo : returnTo;
   switch (o.kind) {
     case 'connected':
       return redirect(
@@ -62,87 +68,49 @@ export function outcomeResponse(o: CallbackOutcome, base: string): Response {
       );
     case 'rejected': {
       const extra: Record<string, string> = o.status === 405 ? { allow: 'GET' } : {};
-      return htmlResponse(
-        o.status,
-        {
-          title: 'This connect link is not valid',
-          tone: 'bad',
-          lines: [
-            REJECTED[o.reason] ??
-              'It was not issued to this browser, or it was already used. Start the connection again.',
-          ],
-        },
-        extra,
-      );
+      const detail = REJECTED[o.reason];
+      return htmlResponse(o.status, outcomePage('invalid_link', detail ? { detail } : {}), extra);
     }
     case 'expired':
-      return htmlResponse(400, {
-        title: 'This link expired',
-        tone: 'bad',
-        lines: ['Connect links last 10 minutes. Start again.'],
-      });
+      return htmlResponse(400, outcomePage('expired', { returnTo: back, reference: o.attemptId }));
     case 'denied':
-      return htmlResponse(200, {
-        title: 'Not connected',
-        tone: 'neutral',
-        lines: ['You chose not to give access on noon, so nothing was connected.'],
-      });
+      return htmlResponse(200, outcomePage('denied', { returnTo: back }));
     case 'already_connected':
-      return htmlResponse(200, {
-        title: 'Already connected',
-        tone: 'ok',
-        lines: [
-          o.sellerProject
-            ? `Your noon project ${o.sellerProject} is already connected.`
-            : 'Your noon project is already connected.',
-        ],
-      });
+      return htmlResponse(
+        200,
+        outcomePage('already_connected', { returnTo: back, sellerProject: o.sellerProject }),
+      );
     case 'failed': {
-      const p: PageContent = {
-        title: o.code === 'DIFFERENT_PROJECT' ? 'You granted a different project' : 'Not connected',
-        tone: 'bad',
-        lines: [
+      const p: PageContent = outcomePage('failed', {
+        returnTo: back,
+        detail:
           o.code === 'DIFFERENT_PROJECT'
             ? 'This connection is for another noon project. Start again and choose the same project.'
             : o.reconnect
               ? 'Connecting to noon did not finish. Start the connection again.'
               : 'Connecting to noon did not finish. Our team has been alerted.',
-        ],
-        note: `Reference ${o.attemptId}${o.oauthRequestId ? ` · noon request ${o.oauthRequestId}` : ''} · ${o.code}`,
-      };
+      });
+      if (o.code === 'DIFFERENT_PROJECT') p.title = 'You granted a different project';
+      p.note = `Reference ${o.attemptId}${o.oauthRequestId ? ` · noon request ${o.oauthRequestId}` : ''} · ${o.code}`;
       return htmlResponse(o.reconnect ? 400 : 502, p);
     }
     case 'pending':
       // The orphan path (U8) may already have ended within the callback: say how, not "check back later".
       if (o.status === 'REPAIRED')
-        return htmlResponse(200, {
-          title: 'Connected',
-          tone: 'ok',
-          lines: ['Your noon project is connected.'],
-          note: `Reference ${o.attemptId}`,
-        });
+        return htmlResponse(200, outcomePage('connected', { returnTo: back, reference: o.attemptId }));
       if (o.status === 'NEEDS_RECONNECT')
-        return htmlResponse(400, {
-          title: 'Not connected',
-          tone: 'bad',
-          lines: ['Connecting to noon did not finish. Start the connection again.'],
-          note: `Reference ${o.attemptId}`,
-        });
-      return htmlResponse(202, {
-        title: 'Finishing the connection',
-        tone: 'neutral',
-        lines: [
-          'We could not confirm the connection yet. It will be completed or flagged automatically; check back in a minute.',
-        ],
-        note: `Reference ${o.attemptId}`,
-      });
+        return htmlResponse(400, outcomePage('failed', { returnTo: back, reference: o.attemptId }));
+      return htmlResponse(202, outcomePage('pending', { returnTo: back, reference: o.attemptId }));
     case 'unavailable':
-      return htmlResponse(503, {
-        title: 'Temporarily unavailable',
-        tone: 'bad',
-        lines: ['Nothing was sent to noon. Go back and start the connection again in a moment.'],
-      });
+      return htmlResponse(503, outcomePage('unavailable'));
   }
+}
+
+/** The return path of the attempt an outcome names, when the outcome does not carry it (never throws). */
+async function returnPathOf(o: CallbackOutcome, connector: Connector): Promise<string | undefined> {
+  if ('returnTo' in o) return o.returnTo;
+  if (!('attemptId' in o)) return undefined;
+  return (await connector.getAttempt(o.attemptId).catch(() => undefined))?.returnTo;
 }
 
 /**
@@ -180,7 +148,10 @@ export function createConnectHandler(options: ConnectHandlerOptions): ConnectHan
     // H5: `//…` is a host to URL resolution; whatever put it in the path, no route may be chosen from it.
     if (path.startsWith('//')) return badTargetResponse();
     try {
-      if (path === `${base}/callback`) return outcomeResponse(await connector.callback(request), base);
+      if (path === `${base}/callback`) {
+        const o = await connector.callback(request);
+        return outcomeResponse(o, base, await returnPathOf(o, connector));
+      }
       if (path === `${base}/start`) {
         if (request.method !== 'GET' && request.method !== 'POST')
           return htmlResponse(
@@ -196,24 +167,19 @@ export function createConnectHandler(options: ConnectHandlerOptions): ConnectHan
       if (path.startsWith(`${base}/done/`)) {
         const id = path.slice(base.length + '/done/'.length);
         const a = /^[0-9a-f-]{36}$/.test(id) ? await connector.getAttempt(id) : undefined;
-        if (!a)
-          return htmlResponse(404, {
-            title: 'Not found',
-            tone: 'bad',
-            lines: ['No such connection attempt.'],
-          });
-        if (a.status === 'CONNECTED' || a.status === 'REPAIRED') {
-          return htmlResponse(200, {
-            title: 'Connected',
-            tone: 'ok',
-            lines: [`Your noon project ${a.sellerProject ?? ''} is connected.`],
-          });
-        }
-        return htmlResponse(200, {
-          title: 'Not connected',
-          tone: 'neutral',
-          lines: [`This attempt ended as ${a.status.toLowerCase().replace(/_/g, ' ')}.`],
-        });
+        if (!a) return htmlResponse(404, { ...notFoundPage(), lines: ['No such connection attempt.'] });
+        if (a.status === 'CONNECTED' || a.status === 'REPAIRED')
+          return htmlResponse(
+            200,
+            outcomePage('connected', { returnTo: a.returnTo, sellerProject: a.sellerProject }),
+          );
+        return htmlResponse(
+          200,
+          outcomePage('failed', {
+            returnTo: a.returnTo,
+            detail: `This attempt ended as ${a.status.toLowerCase().replace(/_/g, ' ')}.`,
+          }),
+        );
       }
       return undefined;
     } catch (e) {
@@ -223,13 +189,19 @@ export function createConnectHandler(options: ConnectHandlerOptions): ConnectHan
           e.code === 'INVALID_ARGUMENT' ||
           e.code === 'CONNECTION_NOT_FOUND')
       ) {
-        return htmlResponse(400, { title: 'Cannot start the connection', tone: 'bad', lines: [e.message] });
+        return htmlResponse(400, {
+          title: 'Cannot start the connection',
+          tone: 'bad',
+          lines: [e.message],
+          link: wayBack(undefined, 'failed'),
+        });
       }
       onError(e);
       return htmlResponse(500, {
         title: 'Something went wrong',
         tone: 'bad',
         lines: ['Nothing was connected. Try again in a moment.'],
+        link: wayBack(undefined, 'failed'),
       });
     }
   };

@@ -8,5 +8,14 @@ export {
   type StartParams,
 } from './handler.js';
 export { sendWebResponse, toNodeListener, toWebRequest } from './node.js';
-export { htmlResponse, PAGE_HEADERS, renderPage } from './pages.js';
+export {
+  htmlResponse,
+  notFoundPage,
+  type OutcomeStatus,
+  outcomePage,
+  PAGE_HEADERS,
+  type PageContent,
+  renderPage,
+  wayBack,
+} from './pages.js';
 export { badTargetResponse, isPlainTarget } from './target.js';

@@ -57,3 +57,147 @@ export function htmlResponse(status: number, p: PageContent, extra: Record<strin
     ...extra,
   });
 }
+
+// --- The connect outcome pages ---------------------------------------------------------------------------
+
+/** What a connect ended as, for the `connect_status` query parameter of the way back. */
+export type OutcomeStatus =
+  | 'connected'
+  | 'already_connected'
+  | 'denied'
+  | 'expired'
+  | 'failed'
+  | 'pending'
+  | 'link_used'
+  | 'invalid_link'
+  | 'unavailable';
+
+/** A relative path with the given query fields added (its own query kept). */
+export function withQuery(path: string, fields: Record<string, string>): string {
+  const u = new URL(path, 'http://x.invalid');
+  for (const [k, v] of Object.entries(fields)) u.searchParams.set(k, v);
+  return `${u.pathname}${u.search}`;
+}
+
+/**
+ * The way back from a result page: the tenant's return path (which, for the service in dev, is the dashboard),
+ * told what happened through `connect_status`; `/` when the flow has no return path of its own. A return path is
+ * always a checked relative path; anything else falls back to `/`.
+ */
+export function wayBack(
+  returnTo: string | undefined,
+  status: OutcomeStatus,
+): { href: string; label: string } {
+  const safe = returnTo !== undefined && /^\/(?!\/)/.test(returnTo) && !returnTo.includes('\\');
+  if (!safe || returnTo === '/') return { href: '/', label: 'Go back' };
+  return { href: withQuery(returnTo, { connect_status: status }), label: 'Go back' };
+}
+
+/** The page of every way a connect can end; `returnTo` is the attempt's return path when it is known. */
+export function outcomePage(
+  status: OutcomeStatus,
+  o: {
+    returnTo?: string | undefined;
+    sellerProject?: string | null;
+    reference?: string;
+    detail?: string;
+  } = {},
+): PageContent {
+  const link = wayBack(o.returnTo, status);
+  const note = o.reference ? `Reference ${o.reference}` : undefined;
+  const base = { link, ...(note ? { note } : {}) };
+  switch (status) {
+    case 'connected':
+      return {
+        title: 'Connected',
+        tone: 'ok',
+        lines: [
+          o.sellerProject
+            ? `Your noon project ${o.sellerProject} is connected.`
+            : 'Your noon project is connected.',
+        ],
+        ...base,
+      };
+    case 'already_connected':
+      return {
+        title: 'Already connected',
+        tone: 'ok',
+        lines: [
+          o.sellerProject
+            ? `Your noon project ${o.sellerProject} is already connected; nothing changed.`
+            : 'Your noon project is already connected; nothing changed.',
+        ],
+        ...base,
+      };
+    case 'denied':
+      return {
+        title: 'Not connected',
+        tone: 'neutral',
+        lines: [
+          'You chose not to give access on noon, so nothing was connected.',
+          'You can connect later from the same place.',
+        ],
+        ...base,
+      };
+    case 'expired':
+      return {
+        title: 'This link expired',
+        tone: 'bad',
+        lines: ['Connect links last 10 minutes and this one ran out, so nothing was connected. Start again.'],
+        ...base,
+      };
+    case 'failed':
+      return {
+        title: 'Not connected',
+        tone: 'bad',
+        lines: [o.detail ?? 'Connecting to noon did not finish. Start the connection again.'],
+        ...base,
+      };
+    case 'pending':
+      return {
+        title: 'Finishing the connection',
+        tone: 'neutral',
+        lines: [
+          'We could not confirm the connection yet. It will be completed or flagged automatically; check back in a minute.',
+        ],
+        ...base,
+      };
+    case 'link_used':
+      return {
+        title: 'This connect link was already used',
+        tone: 'bad',
+        lines: [
+          o.detail ??
+            'Each connect link starts one connection, and this one has been used. Ask for a new link.',
+        ],
+        ...base,
+      };
+    case 'invalid_link':
+      return {
+        title: 'This connect link is not valid',
+        tone: 'bad',
+        lines: [
+          o.detail ??
+            'It was not issued to this browser, or it was already used. Start the connection again.',
+        ],
+        ...base,
+      };
+    case 'unavailable':
+      return {
+        title: 'Temporarily unavailable',
+        tone: 'bad',
+        lines: ['Nothing was sent to noon. Go back and start the connection again in a moment.'],
+        ...base,
+      };
+  }
+}
+
+/** A "not found" page for a browser, with the way back to `/`. */
+export function notFoundPage(): PageContent {
+  return {
+    title: 'Page not found',
+    tone: 'bad',
+    lines: ['There is nothing at this address.'],
+    link: { href: '/', label: 'Go to the start page' },
+  };
+}

@@ -238,7 +238,7 @@ describe('noon-connect operator commands', () => {
     expect(again.out).toMatch(/^\s+failed\s+0$/m);
   });
 
-  it('rotate replaces the key make-before-break: new key stored and in use, old one removed at Noon; unknown id exits 4', async () => {
+  it('rotate replaces the key make-before-break: new key stored and in use, old one removed at Noon, connected date kept; unknown id exits 4', async () => {
     const id = ids['tenant-a']!;
     const before = (await store.getConnection(id))!;
     const r = await run(['rotate', id, '--json']);
@@ -249,6 +249,10 @@ describe('noon-connect operator commands', () => {
     expectNoSecrets(r.out + r.err);
     const after = (await store.getConnection(id))!;
     expect(out).toEqual({ ...connectionJson(after), previous_key_id: before.keyId });
+    // A rotation is not a new connection: "connected" keeps the date the seller connected.
+    expect(before.connectedAt).not.toBeNull();
+    expect(after.connectedAt).toBe(before.connectedAt);
+    expect(after.updatedAt).toBeGreaterThanOrEqual(before.updatedAt);
     const creds = await store.listCredentials({ connectionId: id });
     expect(creds.find((c) => c.keyId === out.key_id)!.state).toBe('active');
     expect(creds.find((c) => c.keyId === before.keyId)!.state).toBe('removed');
@@ -288,16 +292,30 @@ describe('noon-connect operator commands', () => {
   it('doctor passes every check against a working setup, in text and --json', async () => {
     const r = await run(['doctor']);
     expect(r.code, r.out + r.err).toBe(0);
-    for (const check of ['config', 'store', 'master key', 'key file', 'noon', 'integrator login'])
+    for (const check of ['config', 'store', 'master key', 'key file', 'noon', 'callback', 'integrator login'])
       expect(r.out).toMatch(new RegExp(`^ok\\s+${check}\\s`, 'm'));
     expect(r.out).not.toMatch(/FAIL/);
     expect(r.out).toMatch(/matches the key recorded in the store and opens its data/);
     const j = await run(['doctor', '--json']);
     expect(j.code).toBe(0);
     const checks = JSON.parse(j.out) as { check: string; ok: boolean }[];
-    expect(checks.length).toBe(6);
+    expect(checks.length).toBe(7);
     expect(checks.every((c) => c.ok)).toBe(true);
     expectNoSecrets(r.out + r.err + j.out);
+  });
+
+  it('doctor fails the callback check when the sandbox client is not registered for the service callback, and says how to fix it', async () => {
+    const elsewhere = `http://127.0.0.1:${await freePort()}`;
+    const r = await run(['doctor'], { NOON_CONNECT_PUBLIC_URL: elsewhere });
+    expect(r.code, r.out + r.err).toBe(1);
+    expect(r.out).toMatch(
+      new RegExp(
+        `^FAIL\\s+callback\\s+.*not registered for ${elsewhere}/connect/callback.*--redirect-uri ${elsewhere}/connect/callback`,
+        'm',
+      ),
+    );
+    expect(r.out).toMatch(/^ok\s+integrator login\s/m);
+    expectNoSecrets(r.out + r.err);
   });
 
   it('doctor names each failing check with a hint and exits 1; a refused configuration exits 3; it writes nothing', async () => {

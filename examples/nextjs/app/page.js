@@ -1,0 +1,3 @@
+export default function Home() {
+  return <a href="/connect/start">Connect your noon account</a>;
+}
