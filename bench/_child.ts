@@ -57,3 +57,17 @@ export async function startChild(script: string, argv: string[] = []): Promise<C
   };
   return child;
 }
+
+/** A message from the parent to a bench child: one operation, answered under its id. */
+export type ChildMsg = { id: number; op: string; args?: any };
+
+/** In a bench child: answers each message from the parent with `handle`'s result or error, then says it is ready. */
+export function serveParent(handle: (m: ChildMsg) => Promise<unknown>): void {
+  process.on('message', (m: ChildMsg) => {
+    handle(m).then(
+      (result) => process.send!({ id: m.id, result }),
+      (e: Error) => process.send!({ id: m.id, error: e.message }),
+    );
+  });
+  process.send!({ ready: true });
+}

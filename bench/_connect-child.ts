@@ -23,8 +23,9 @@ import { type Connector, createConnector } from '../src/connect/index.js';
 import { type ConnectHandler, createConnectHandler, toNodeListener } from '../src/http/index.js';
 import { createPostgresStore, createSqliteStore, type Store } from '../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../src/vault/index.js';
+import { type ChildMsg, serveParent } from './_child.js';
 
-type Msg = { id: number; op: string; args?: any };
+type Msg = ChildMsg;
 
 const PG_URL = process.env.NOON_CONNECT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -274,10 +275,4 @@ async function handle(m: Msg): Promise<unknown> {
   }
 }
 
-process.on('message', (m: Msg) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (e: Error) => process.send!({ id: m.id, error: e.message }),
-  );
-});
-process.send!({ ready: true });
+serveParent(handle);

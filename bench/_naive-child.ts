@@ -12,8 +12,9 @@ import type { AddressInfo } from 'node:net';
 import axios, { type AxiosInstance } from 'axios';
 import express from 'express';
 import session from 'express-session';
+import { type ChildMsg, serveParent } from './_child.js';
 
-type Msg = { id: number; op: string; args?: any };
+type Msg = ChildMsg;
 
 declare module 'express-session' {
   interface SessionData {
@@ -132,10 +133,4 @@ async function handle(m: Msg): Promise<unknown> {
   }
 }
 
-process.on('message', (m: Msg) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (e: Error) => process.send!({ id: m.id, error: e.message }),
-  );
-});
-process.send!({ ready: true });
+serveParent(handle);

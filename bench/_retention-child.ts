@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import type { KeyFile } from '../src/sandbox/index.js';
 import { createService, parseConfig, type Service } from '../src/service/index.js';
 import { openSqliteDatabase } from '../src/store/index.js';
+import { type ChildMsg, serveParent } from './_child.js';
 
-type Msg = { id: number; op: string; args?: any };
+type Msg = ChildMsg;
 
 const dir = mkdtempSync(join(tmpdir(), 'nc-bench-retention-'));
 const dbFile = join(dir, 'connect.db');
@@ -106,10 +107,4 @@ async function handle(m: Msg): Promise<unknown> {
   }
 }
 
-process.on('message', (m: Msg) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (e: Error) => process.send!({ id: m.id, error: e.message }),
-  );
-});
-process.send!({ ready: 'retention' });
+serveParent(handle);

@@ -3,10 +3,10 @@
 
 import { OAuth2Server } from 'oauth2-mock-server';
 import { createSandbox, type Sandbox } from '../src/sandbox/index.js';
+import { type ChildMsg, serveParent } from './_child.js';
 
-type Msg = { id: number; op: string; args?: any };
+type Msg = ChildMsg;
 
-const mode = process.argv[2];
 let sb: Sandbox | undefined;
 let peer: OAuth2Server | undefined;
 
@@ -61,10 +61,4 @@ async function handle(m: Msg): Promise<unknown> {
   }
 }
 
-process.on('message', (m: Msg) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (e: Error) => process.send!({ id: m.id, error: e.message }),
-  );
-});
-process.send!({ ready: mode ?? 'any' });
+serveParent(handle);
