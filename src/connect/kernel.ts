@@ -225,14 +225,7 @@ export class AttemptKernel {
         };
       }
       // U9: the answer is stored (encrypted) but fails validation: an operator decides.
-      this.log({
-        level: 'error',
-        msg: 'stored key failed validation',
-        attemptId: attempt.id,
-        code: logCode(e),
-        ...requestIdOf(e),
-      });
-      return this.#needsAttention(attempt, attemptErrorCode(e), null, oauthRequestId);
+      return this.#keyFailedValidation(attempt, e, oauthRequestId);
     }
 
     // Opt-in: the key goes into the signing-key store now, outside the validation above. A store that fails is
@@ -258,15 +251,8 @@ export class AttemptKernel {
         if (keys && e instanceof VaultError) return this.#keyStoreFailed(attempt, e);
         if (e instanceof NoonError && e.code === 'RESPONSE_INVALID' && /private_key$/.test(e.field ?? '')) {
           // The deferred probe: the key did not sign and verify (U9), as the check above would have said.
-          this.log({
-            level: 'error',
-            msg: 'stored key failed validation',
-            attemptId: attempt.id,
-            code: logCode(e),
-            ...requestIdOf(e),
-          });
           await this.#dropImported(attempt, keyFile.key_id);
-          return this.#needsAttention(attempt, attemptErrorCode(e), null, oauthRequestId);
+          return this.#keyFailedValidation(attempt, e, oauthRequestId);
         }
         const cause = logCode(e);
         this.log({
@@ -411,6 +397,22 @@ export class AttemptKernel {
       reconnect: false,
       oauthRequestId,
     };
+  }
+
+  /** U9: a stored answer whose key fails validation goes to an operator (NEEDS_ATTENTION), logged with its code. */
+  #keyFailedValidation(
+    attempt: Attempt,
+    e: unknown,
+    oauthRequestId: string | null,
+  ): Promise<CallbackOutcome> {
+    this.log({
+      level: 'error',
+      msg: 'stored key failed validation',
+      attemptId: attempt.id,
+      code: logCode(e),
+      ...requestIdOf(e),
+    });
+    return this.#needsAttention(attempt, attemptErrorCode(e), null, oauthRequestId);
   }
 
   /**

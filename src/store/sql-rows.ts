@@ -19,7 +19,7 @@ export type Row = Record<string, unknown>;
 
 /** Postgres returns BIGINT as text unless parsed; SQLite as a number. */
 export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
 export function attemptFrom(r: Row): Attempt {

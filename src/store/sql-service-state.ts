@@ -3,10 +3,8 @@
 // SqlStore delegates to these functions.
 
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
-import { num, type Row, strOrNull, Where } from './sql-rows.js';
+import { num, numOrNull, type Row, strOrNull, Where } from './sql-rows.js';
 import type { AdminSession, ApiTokenRecord, AuditEntry, NewEvent } from './types.js';
-
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 
 function sessionFrom(r: Row): AdminSession {
   return {

@@ -12,6 +12,32 @@ import { csrfIn } from '../helpers/dashboard-agent.js';
 import { type ServiceStack, startServiceStack } from '../helpers/harness.js';
 import { childEnv } from '../helpers/service-ops.js';
 
+/**
+ * One sign-in try by a browser that has never been here (a fresh dashboard cookie and CSRF token), carrying
+ * `cookie` (a known-browser mark) and `X-Forwarded-For: forwardedFor` when given.
+ */
+async function signInTry(
+  stack: ServiceStack,
+  token: string,
+  o: { cookie?: string | undefined; forwardedFor?: string | undefined } = {},
+): Promise<{ status: number; setCookies: string[] }> {
+  const forwarded = o.forwardedFor ? { 'x-forwarded-for': o.forwardedFor } : {};
+  const form = await fetch(`${stack.url}/sign-in`, { headers: forwarded });
+  const dash = form.headers.getSetCookie()[0]!.split(';')[0]!;
+  const r = await fetch(`${stack.url}/sign-in`, {
+    method: 'POST',
+    headers: {
+      ...forwarded,
+      cookie: o.cookie ? `${dash}; ${o.cookie}` : dash,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ csrf: csrfIn(await form.text()), next: '/', token }).toString(),
+    redirect: 'manual',
+  });
+  await r.arrayBuffer();
+  return { status: r.status, setCookies: r.headers.getSetCookie() };
+}
+
 describe('H4 sign-in limits hold whatever the cookies', () => {
   let stack: ServiceStack;
 
@@ -29,27 +55,7 @@ describe('H4 sign-in limits hold whatever the cookies', () => {
 
   /** One sign-in try from `address` by a browser that has never been here: a fresh cookie and CSRF token. */
   async function freshTry(address: string, token: string): Promise<number> {
-    return (await signInTry(address, token)).status;
-  }
-
-  /** One sign-in try with a fresh dashboard cookie, carrying `extraCookie` (a known-browser mark) when given. */
-  async function signInTry(
-    address: string,
-    token: string,
-    extraCookie?: string,
-  ): Promise<{ status: number; setCookies: string[] }> {
-    const headers = { 'x-forwarded-for': address };
-    const form = await fetch(`${stack.url}/sign-in`, { headers });
-    const dash = form.headers.getSetCookie()[0]!.split(';')[0]!;
-    const cookie = extraCookie ? `${dash}; ${extraCookie}` : dash;
-    const r = await fetch(`${stack.url}/sign-in`, {
-      method: 'POST',
-      headers: { ...headers, cookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: csrfIn(await form.text()), next: '/', token }).toString(),
-      redirect: 'manual',
-    });
-    await r.arrayBuffer();
-    return { status: r.status, setCookies: r.headers.getSetCookie() };
+    return (await signInTry(stack, token, { forwardedFor: address })).status;
   }
 
   async function tries(n: number, address: (i: number) => string): Promise<Record<number, number>> {
@@ -133,26 +139,8 @@ describe('H4 a browser that signed in before keeps its own budget', () => {
     await stack?.close();
   });
 
-  async function attempt(
-    token: string,
-    extraCookie?: string,
-    forwardedFor?: string,
-  ): Promise<{ status: number; setCookies: string[] }> {
-    const form = await fetch(`${stack.url}/sign-in`);
-    const dash = form.headers.getSetCookie()[0]!.split(';')[0]!;
-    const r = await fetch(`${stack.url}/sign-in`, {
-      method: 'POST',
-      headers: {
-        cookie: extraCookie ? `${dash}; ${extraCookie}` : dash,
-        'content-type': 'application/x-www-form-urlencoded',
-        ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}),
-      },
-      body: new URLSearchParams({ csrf: csrfIn(await form.text()), next: '/', token }).toString(),
-      redirect: 'manual',
-    });
-    await r.arrayBuffer();
-    return { status: r.status, setCookies: r.headers.getSetCookie() };
-  }
+  const attempt = (token: string, cookie?: string, forwardedFor?: string) =>
+    signInTry(stack, token, { cookie, forwardedFor });
 
   it('H4 guesses that use up the shared address keep out new browsers, not the admin’s; a forged mark buys nothing', async () => {
     stack.sb.clock.advance(60_000 - (stack.sb.clock.now() % 60_000) + 10);

@@ -18,6 +18,19 @@ import { waitFor } from '../helpers/wait.js';
 
 const available = await postgresAvailable();
 
+/** Another instance of `a`'s deployment: its store, master key, tokens and OAuth client. */
+function peerEnv(a: ServiceStack, healthIntervalMs: string): Record<string, string | undefined> {
+  return {
+    NOON_CONNECT_STORE: a.env.NOON_CONNECT_STORE,
+    NOON_CONNECT_MASTER_KEY: a.env.NOON_CONNECT_MASTER_KEY,
+    NOON_CONNECT_ADMIN_TOKEN: a.adminToken,
+    NOON_CONNECT_API_TOKEN: a.apiToken,
+    NOON_CLIENT_ID: a.clientId,
+    NOON_CLIENT_SECRET: a.clientSecret,
+    NOON_CONNECT_HEALTH_INTERVAL_MS: healthIntervalMs,
+  };
+}
+
 describe.skipIf(!available)('several instances on one Postgres', () => {
   let sb: Sandbox;
   let a: ServiceStack;
@@ -27,17 +40,9 @@ describe.skipIf(!available)('several instances on one Postgres', () => {
   const tokens: string[] = [];
   const search = new SecretSearch();
 
-  const sharedEnv = () => ({
-    NOON_CONNECT_STORE: a.env.NOON_CONNECT_STORE,
-    NOON_CONNECT_MASTER_KEY: a.env.NOON_CONNECT_MASTER_KEY,
-    NOON_CONNECT_ADMIN_TOKEN: a.adminToken,
-    NOON_CONNECT_API_TOKEN: a.apiToken,
-    NOON_CLIENT_ID: a.clientId,
-    NOON_CLIENT_SECRET: a.clientSecret,
-    NOON_CONNECT_HEALTH_INTERVAL_MS: '60000',
-  });
   // The scheduled rounds are run by the test (both instances at once), not by timers.
-  const startB = () => startServiceStack({ sandbox: sb, env: sharedEnv(), deps: { startScheduler: false } });
+  const startB = () =>
+    startServiceStack({ sandbox: sb, env: peerEnv(a, '60000'), deps: { startScheduler: false } });
 
   async function api(
     base: string,
@@ -273,7 +278,7 @@ describe.skipIf(!available)('several instances on one Postgres', () => {
   });
 
   it('noon-connect tokens create|list|revoke (--json), on the same store', async () => {
-    const env = childEnv({ ...a.env, ...sharedEnv() });
+    const env = childEnv({ ...a.env, ...peerEnv(a, '60000') });
     const cli = async (args: string[]) => {
       const r = runCli(args, env);
       const status = await r.exit;
@@ -419,18 +424,7 @@ describe.skipIf(!available)('scheduled health checks on their timers, two instan
       store: 'postgres',
       env: { NOON_CONNECT_HEALTH_INTERVAL_MS: '2000' },
     });
-    b = await startServiceStack({
-      sandbox: sb,
-      env: {
-        NOON_CONNECT_STORE: a.env.NOON_CONNECT_STORE,
-        NOON_CONNECT_MASTER_KEY: a.env.NOON_CONNECT_MASTER_KEY,
-        NOON_CONNECT_ADMIN_TOKEN: a.adminToken,
-        NOON_CONNECT_API_TOKEN: a.apiToken,
-        NOON_CLIENT_ID: a.clientId,
-        NOON_CLIENT_SECRET: a.clientSecret,
-        NOON_CONNECT_HEALTH_INTERVAL_MS: '2000',
-      },
-    });
+    b = await startServiceStack({ sandbox: sb, env: peerEnv(a, '2000') });
   }, 90_000);
 
   afterAll(async () => {
