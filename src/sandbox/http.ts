@@ -14,6 +14,8 @@ export interface SandboxRequest {
   readonly requestId: string;
   /** Whether the client reached us over TLS (decides the cookies' Secure flag). */
   readonly secure: boolean;
+  /** The body parsed as JSON, kept by {@link jsonBody} so a request's body is parsed once (null: not JSON). */
+  parsedBody?: { value: unknown } | null | undefined;
 }
 
 export interface SandboxResponse {
@@ -77,6 +79,22 @@ export function serializeCookie(name: string, value: string, o: CookieOptions = 
   return s;
 }
 
+const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
+
+/** The body parsed as JSON (null when it is not JSON), parsed on first use and kept on the request. */
+export function jsonBody(req: SandboxRequest): { value: unknown } | null {
+  let parsed = req.parsedBody;
+  if (parsed === undefined) {
+    try {
+      parsed = { value: JSON.parse(req.body.toString('utf8')) as unknown };
+    } catch {
+      parsed = null;
+    }
+    req.parsedBody = parsed;
+  }
+  return parsed;
+}
+
 /**
  * Parses a JSON object body. Noon accepts JSON without `Content-Type: application/json` (NC8: one of its own
  * samples omits it), so the header is only enforced when the strict switch is on.
@@ -84,14 +102,11 @@ export function serializeCookie(name: string, value: string, o: CookieOptions = 
 export function readJsonObject(req: SandboxRequest, requireContentType: boolean): Record<string, unknown> {
   if (requireContentType) {
     const ct = String(req.headers['content-type'] ?? '');
-    if (!/^application\/json\s*(;|$)/i.test(ct)) throw new UnsupportedMediaType();
+    if (!JSON_CONTENT_TYPE.test(ct)) throw new UnsupportedMediaType();
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(req.body.toString('utf8'));
-  } catch {
-    throw new MalformedJson();
-  }
+  const parsed = jsonBody(req);
+  if (!parsed) throw new MalformedJson();
+  const value = parsed.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidArgument('body must be a JSON object');
   }

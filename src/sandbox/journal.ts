@@ -42,7 +42,13 @@ export class Journal {
   }
 
   record(e: Omit<JournalEntry, 'seq'>): void {
-    this.#entries.push({ seq: ++this.#seq, ...e });
+    this.append({ seq: 0, ...e });
+  }
+
+  /** Keeps `e` itself (no copy), numbering it. */
+  append(e: JournalEntry): void {
+    e.seq = ++this.#seq;
+    this.#entries.push(e);
     // Trimmed in batches: splicing the front of a full journal on every request would cost O(capacity) each.
     if (this.#entries.length > this.#capacity + Math.ceil(this.#capacity / 10)) {
       this.#entries.splice(0, this.#entries.length - this.#capacity);

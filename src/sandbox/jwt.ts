@@ -1,7 +1,7 @@
 // Compact JWS handling for the sandbox: verifying login JWTs (NC6, NC10: RS256 only) and signing the RS256
 // access tokens token/create returns (NC23). Written on node:crypto so the sandbox shares no code with clients.
 
-import { createSign, createVerify, type KeyObject } from 'node:crypto';
+import { type KeyObject, sign, verify } from 'node:crypto';
 
 export interface DecodedJwt {
   header: Record<string, unknown>;
@@ -10,20 +10,43 @@ export interface DecodedJwt {
   signature: Buffer;
 }
 
-const B64URL = /^[A-Za-z0-9_-]*$/;
+/** Base64url parts joined by dots (the count of dots is checked apart). */
+const B64URL = /^[A-Za-z0-9_.-]*$/;
+
+/**
+ * The last token decoded and what it decoded to: a login's token is decoded when the request's subject is read and
+ * again by the endpoint, and the result is only ever read.
+ */
+let lastToken: string | undefined;
+let lastDecoded: DecodedJwt | undefined;
 
 /** Splits and decodes a compact JWS; undefined when it is not one. */
 export function decodeJwt(token: string): DecodedJwt | undefined {
+  if (token === lastToken) return lastDecoded;
+  const decoded = decode(token);
+  lastToken = token;
+  lastDecoded = decoded;
+  return decoded;
+}
+
+function decode(token: string): DecodedJwt | undefined {
   if (token.length > 16_384) return undefined;
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  const [h, p, s] = parts as [string, string, string];
-  if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) return undefined;
+  const dot1 = token.indexOf('.');
+  const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1);
+  if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) return undefined;
+  if (!B64URL.test(token)) return undefined;
+  const h = token.slice(0, dot1);
+  const p = token.slice(dot1 + 1, dot2);
   try {
     const header: unknown = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
     const payload: unknown = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
     if (!isObject(header) || !isObject(payload)) return undefined;
-    return { header, payload, signingInput: `${h}.${p}`, signature: Buffer.from(s, 'base64url') };
+    return {
+      header,
+      payload,
+      signingInput: token.slice(0, dot2),
+      signature: Buffer.from(token.slice(dot2 + 1), 'base64url'),
+    };
   } catch {
     return undefined;
   }
@@ -32,7 +55,7 @@ export function decodeJwt(token: string): DecodedJwt | undefined {
 export function verifyRs256(jwt: DecodedJwt, key: KeyObject): boolean {
   if (jwt.header.alg !== 'RS256') return false;
   try {
-    return createVerify('RSA-SHA256').update(jwt.signingInput).verify(key, jwt.signature);
+    return verify('sha256', Buffer.from(jwt.signingInput), key, jwt.signature);
   } catch {
     return false;
   }
@@ -44,7 +67,7 @@ export function signRs256(
   key: KeyObject,
 ): string {
   const input = `${b64json({ ...header, alg: 'RS256', typ: 'JWT' })}.${b64json(payload)}`;
-  const sig = createSign('RSA-SHA256').update(input).sign(key);
+  const sig = sign('sha256', Buffer.from(input), key);
   return `${input}.${sig.toString('base64url')}`;
 }
 

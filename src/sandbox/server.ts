@@ -34,7 +34,15 @@ import {
   mutateJson,
 } from './faults.js';
 import { html, json, parseCookies, type SandboxRequest, type SandboxResponse } from './http.js';
-import type { Journal } from './journal.js';
+import {
+  BodyTooLarge,
+  ClientGone,
+  EMPTY_BODY,
+  IncomingRequest,
+  readBody,
+  requestTarget,
+} from './incoming.js';
+import type { Journal, JournalEntry } from './journal.js';
 import { h, layout, PAGE_HEADERS } from './pages.js';
 import { retryHeaders, type WindowCounter } from './rate-limit.js';
 import { type RequestSubject, requestSubject } from './subject.js';
@@ -90,6 +98,13 @@ const INDEX_ROUTE: Route = {
   handler: () => html(200, indexPage(), { ...PAGE_HEADERS }),
   gateway: false,
 };
+const CONSENT_ROUTE: Route = { endpoint: 'consent', method: 'GET', handler: consentGet, gateway: false };
+const ACCESS_PROJECT_ROUTE: Route = {
+  endpoint: 'access',
+  method: 'GET',
+  handler: accessProject,
+  gateway: false,
+};
 
 function errorResponse(err: SandboxError, withReason: boolean): SandboxResponse {
   const res = json(err.status, err.body(withReason), { ...err.headers });
@@ -102,53 +117,49 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
 
-class BodyTooLarge extends Error {}
-/** The client went away before its request body was complete: there is nobody to answer. */
-class ClientGone extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new BodyTooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new BodyTooLarge());
-        req.removeAllListeners('data');
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', () => reject(new ClientGone()));
-    // A body cut off mid-way may end with 'close' alone; without this the handler would wait forever.
-    req.on('close', () => {
-      if (!req.complete) reject(new ClientGone());
-    });
-  });
-}
-
-/**
- * The request path without its query. A target that starts with `//` stays a path: resolved against a base URL
- * it would read as a host name, so `//x/_sandbox/faults` would reach the admin API under another path.
- */
-function requestTarget(rawUrl: string): { path: string; query: URLSearchParams } {
-  try {
-    const u = rawUrl.startsWith('/') ? new URL(`http://sandbox.invalid${rawUrl}`) : new URL(rawUrl);
-    return { path: u.pathname, query: u.searchParams };
-  } catch {
-    return { path: '/', query: new URLSearchParams() };
-  }
-}
-
 function bodyBuffer(body: string | Buffer): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.from(body);
+}
+
+function byteLength(body: string | Buffer): number {
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+}
+
+/** What a request's journal entry is made of, gathered while it is handled. */
+interface Exchange {
+  readonly started: number;
+  readonly method: string;
+  readonly path: string;
+  readonly endpoint: string;
+  readonly requestId: string;
+  /** Gateway requests: whether the integrator session and a User-Agent came (never the values). */
+  readonly session: boolean | undefined;
+  readonly userAgent: boolean | undefined;
+  subject: RequestSubject;
+  fault: string | undefined;
+}
+
+const NO_SUBJECT: RequestSubject = Object.freeze({});
+
+function journalEntry(x: Exchange, at: number, status: number, r: SandboxResponse | undefined): JournalEntry {
+  const e: JournalEntry = {
+    seq: 0,
+    at,
+    method: x.method,
+    path: x.path,
+    endpoint: x.endpoint,
+    status,
+    durationMs: performance.now() - x.started,
+    requestId: x.requestId,
+  };
+  if (r?.project !== undefined) e.project = r.project;
+  if (x.subject.sellerProject !== undefined) e.sellerProject = x.subject.sellerProject;
+  if (x.subject.keyId !== undefined) e.keyId = x.subject.keyId;
+  if (x.session !== undefined) e.session = x.session;
+  if (x.userAgent !== undefined) e.userAgent = x.userAgent;
+  if (r?.reason !== undefined) e.reason = r.reason;
+  if (x.fault !== undefined) e.fault = x.fault;
+  return e;
 }
 
 /** Builds the node:http request listener. */
@@ -156,89 +167,78 @@ export function createListener(parts: ServerParts) {
   const { ctx, faults, journal } = parts;
   let routes = gatewayRoutes(ctx.switches);
   let routesFor = ctx.switches.apiUserPaths;
+  const finish = (x: Exchange, status: number, r?: SandboxResponse) =>
+    journal.append(journalEntry(x, ctx.world.clock.now(), status, r));
 
   return async function listener(nreq: IncomingMessage, nres: ServerResponse): Promise<void> {
     const started = performance.now();
     const requestId = randomUUID();
     const method = nreq.method ?? 'GET';
-    const { path, query } = requestTarget(nreq.url ?? '/');
+    const headers = nreq.headers;
+    const target = requestTarget(nreq.url ?? '/');
+    const path = target.path;
     if (routesFor !== ctx.switches.apiUserPaths) {
       routes = gatewayRoutes(ctx.switches);
       routesFor = ctx.switches.apiUserPaths;
     }
     let route: Route | undefined = routes.get(path);
+    let query: URLSearchParams | undefined;
     if (!route && path === '/') {
-      route =
-        query.size > 0
-          ? { endpoint: 'consent', method: 'GET', handler: consentGet, gateway: false }
-          : INDEX_ROUTE;
+      query = new URLSearchParams(target.search);
+      route = query.size > 0 ? CONSENT_ROUTE : INDEX_ROUTE;
     }
-    if (!route && path.startsWith('/access/projects/'))
-      route = { endpoint: 'access', method: 'GET', handler: accessProject, gateway: false };
+    if (!route && path.startsWith('/access/projects/')) route = ACCESS_PROJECT_ROUTE;
     const isAdmin = path === '/_sandbox' || path.startsWith('/_sandbox/');
     const endpoint = isAdmin ? 'admin' : (route?.endpoint ?? 'unknown');
     const gateway = !isAdmin && (route?.gateway ?? true);
     const withReason = ctx.switches.errorReasons;
-    let faultName: string | undefined;
+    const cookies = parseCookies(headers.cookie);
+    const presented = gateway && route !== undefined;
+    const x: Exchange = {
+      started,
+      method,
+      path,
+      endpoint,
+      requestId,
+      session: presented ? cookies.has('_npsid') : undefined,
+      userAgent: presented ? !!headers['user-agent'] : undefined,
+      subject: NO_SUBJECT,
+      fault: undefined,
+    };
     let res: SandboxResponse;
     let action: FaultAction | undefined;
-    let subject: RequestSubject = {};
-    // Gateway requests say whether they carried the integrator session and a User-Agent (never the values).
-    const presented =
-      gateway && route
-        ? {
-            session: parseCookies(nreq.headers.cookie).has('_npsid'),
-            userAgent: !!nreq.headers['user-agent'],
-          }
-        : {};
-
-    const finish = (status: number, r?: SandboxResponse) => {
-      journal.record({
-        at: ctx.world.clock.now(),
-        method,
-        path,
-        endpoint,
-        status,
-        durationMs: performance.now() - started,
-        requestId,
-        ...(r?.project !== undefined ? { project: r.project } : {}),
-        ...(subject.sellerProject !== undefined ? { sellerProject: subject.sellerProject } : {}),
-        ...(subject.keyId !== undefined ? { keyId: subject.keyId } : {}),
-        ...presented,
-        ...(r?.reason !== undefined ? { reason: r.reason } : {}),
-        ...(faultName !== undefined ? { fault: faultName } : {}),
-      });
-    };
 
     try {
       // H7: the admin API under a DNS name rebound to this loopback sandbox is refused before anything is read.
-      if (isAdmin && parts.hostAllowed && !parts.hostAllowed(nreq.headers.host))
+      if (isAdmin && parts.hostAllowed && !parts.hostAllowed(headers.host))
         throw new PermissionDenied('this sandbox answers only loopback host names');
       let body: Buffer;
-      try {
-        body =
-          method === 'GET' || method === 'HEAD'
-            ? Buffer.alloc(0)
-            : await readBody(nreq, ctx.switches.maxBodyBytes);
-      } catch (e) {
-        if (e instanceof BodyTooLarge)
-          throw new PayloadTooLarge(`the limit is ${ctx.switches.maxBodyBytes} bytes`);
-        if (e instanceof ClientGone) {
-          finish(0);
-          return;
+      if (method === 'GET' || method === 'HEAD') {
+        body = EMPTY_BODY;
+      } else {
+        try {
+          body = await readBody(nreq, ctx.switches.maxBodyBytes);
+        } catch (e) {
+          if (e instanceof BodyTooLarge)
+            throw new PayloadTooLarge(`the limit is ${ctx.switches.maxBodyBytes} bytes`);
+          if (e instanceof ClientGone) {
+            finish(x, 0);
+            return;
+          }
+          throw e;
         }
-        throw e;
       }
-      const req: SandboxRequest = {
+      const req = new IncomingRequest(
         method,
         path,
+        target.search,
         query,
-        headers: nreq.headers,
+        headers,
         body,
-        cookies: parseCookies(nreq.headers.cookie),
+        cookies,
         requestId,
-        secure: 'encrypted' in nreq.socket && Boolean((nreq.socket as { encrypted?: boolean }).encrypted),
-      };
+        'encrypted' in nreq.socket && Boolean((nreq.socket as { encrypted?: boolean }).encrypted),
+      );
       if (isAdmin) {
         res = await parts.admin(req);
       } else if (!route) {
@@ -248,10 +248,10 @@ export function createListener(parts: ServerParts) {
       } else {
         if (gateway) {
           // NC7: Noon requires a User-Agent on every API request.
-          if (ctx.switches.requireUserAgent && !nreq.headers['user-agent']) throw new UserAgentRequired();
+          if (ctx.switches.requireUserAgent && !headers['user-agent']) throw new UserAgentRequired();
           const limiter = parts.gatewayLimiter();
           if (limiter) {
-            const sid = req.cookies.get('_npsid');
+            const sid = cookies.get('_npsid');
             const key =
               (sid && ctx.world.sessions.get(sid)?.projectCode) || `ip:${nreq.socket.remoteAddress ?? ''}`;
             const wait = limiter.blockedFor(key);
@@ -264,12 +264,12 @@ export function createListener(parts: ServerParts) {
             ? undefined
             : route.endpoint;
         if (endpointName && endpointName !== 'consent')
-          subject = requestSubject(endpointName, req, ctx.world);
-        action = endpointName ? faults.take(endpointName, subject.sellerProject) : undefined;
-        if (action) faultName = action.type;
+          x.subject = requestSubject(endpointName, req, ctx.world);
+        action = endpointName ? faults.take(endpointName, x.subject.sellerProject) : undefined;
+        if (action) x.fault = action.type;
         if (action?.type === 'latency') await sleep(action.ms);
         // `expire` ages the presented code or access token, then lets the endpoint answer as it then must.
-        if (action?.type === 'expire') subject.expire?.();
+        if (action?.type === 'expire') x.subject.expire?.();
         if (action && action.type !== 'latency' && !faultCommits(action)) {
           res = faultResponse(action, withReason);
         } else {
@@ -293,11 +293,11 @@ export function createListener(parts: ServerParts) {
     if (action) {
       switch (action.type) {
         case 'commit-then-drop':
-          finish(0, res);
+          finish(x, 0, res);
           nres.socket?.destroy();
           return;
         case 'hang':
-          finish(0, res);
+          finish(x, 0, res);
           return;
         case 'reset': {
           const buf = bodyBuffer(res.body);
@@ -307,7 +307,7 @@ export function createListener(parts: ServerParts) {
             'x-request-id': requestId,
           });
           nres.write(buf.subarray(0, Math.max(1, Math.floor(buf.length / 2))));
-          finish(0, res);
+          finish(x, 0, res);
           setImmediate(() => nres.socket?.destroy());
           return;
         }
@@ -318,7 +318,7 @@ export function createListener(parts: ServerParts) {
             'content-length': String(buf.length),
             'x-request-id': requestId,
           });
-          finish(res.status, res);
+          finish(x, res.status, res);
           let i = 0;
           const timer = setInterval(() => {
             if (nres.destroyed || i >= buf.length) {
@@ -352,29 +352,30 @@ export function createListener(parts: ServerParts) {
     // NC28: every token and exchange answer is no-store, errors raised before the endpoint ran included
     // (injected fault answers are left exactly as scripted).
     if ((route?.endpoint === 'token.create' || route?.endpoint === 'token.exchange') && !action) {
-      Object.assign(res.headers, { 'cache-control': 'no-store', pragma: 'no-cache' });
+      res.headers['cache-control'] = 'no-store';
+      res.headers.pragma = 'no-cache';
     }
+    // Every answer's headers object is its own (made by json(), html(), an error or a fault), so it is written
+    // as it is, with the request id and the length added in place.
     res.headers['x-request-id'] = requestId;
     // 204 and 304 carry no body by definition; any other answer names its length (for HEAD, the length its GET
     // would have), so the connection can stay open.
     const bodiless = res.status === 204 || res.status === 304;
     const out = method === 'HEAD' || bodiless ? undefined : res.body;
     try {
-      nres.writeHead(
-        res.status,
-        bodiless ? res.headers : { ...res.headers, 'content-length': String(bodyBuffer(res.body).length) },
-      );
+      if (!bodiless) res.headers['content-length'] = String(byteLength(res.body));
+      nres.writeHead(res.status, res.headers);
     } catch (e) {
       // Headers node:http refuses (an endpoint bug): answer a plain 500 rather than no answer at all.
       parts.onError(e);
       res = errorResponse(new Internal(), withReason);
       res.headers['x-request-id'] = requestId;
       nres.writeHead(res.status, res.headers);
-      finish(res.status, res);
+      finish(x, res.status, res);
       nres.end(method === 'HEAD' ? undefined : res.body);
       return;
     }
-    finish(res.status, res);
+    finish(x, res.status, res);
     if (res.onDelivered) {
       const delivered = res.onDelivered;
       nres.on('finish', () => delivered());

@@ -3,7 +3,7 @@
 // seller project by it, so several runs can share one sandbox. Holds identifiers only, never a secret.
 
 import type { EndpointName } from './faults.js';
-import type { SandboxRequest } from './http.js';
+import { jsonBody, type SandboxRequest } from './http.js';
 import { decodeJwt } from './jwt.js';
 import { sha256Hex, type World } from './world.js';
 
@@ -16,14 +16,11 @@ export interface RequestSubject {
 
 function bodyField(req: SandboxRequest, name: string): string | undefined {
   if (req.body.length === 0 || req.body.length > 65_536) return undefined;
-  try {
-    const v: unknown = JSON.parse(req.body.toString('utf8'));
-    const f =
-      v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[name] : undefined;
-    return typeof f === 'string' && f !== '' ? f : undefined;
-  } catch {
-    return undefined;
-  }
+  // Parsed once per request: the endpoint reads the same parse (see jsonBody).
+  const v = jsonBody(req)?.value;
+  const f =
+    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[name] : undefined;
+  return typeof f === 'string' && f !== '' ? f : undefined;
 }
 
 /** The seller project an account serves, when an exchange made it. */
@@ -31,7 +28,7 @@ function keySubject(world: World, keyId: string): RequestSubject {
   const key = world.keys.get(keyId);
   if (!key) return {};
   const project = world.accounts.get(key.userCode)?.sellerProject;
-  return { keyId, ...(project !== undefined ? { sellerProject: project } : {}) };
+  return project !== undefined ? { keyId, sellerProject: project } : { keyId };
 }
 
 export function requestSubject(
@@ -39,7 +36,6 @@ export function requestSubject(
   req: SandboxRequest,
   world: World,
 ): RequestSubject {
-  const now = () => world.clock.now();
   switch (endpoint) {
     case 'token.create': {
       const code = bodyField(req, 'code');
@@ -50,7 +46,7 @@ export function requestSubject(
         sellerProject: rec.sellerProject,
         expire: () => {
           const cur = world.codes.get(hash);
-          if (cur) world.codes.put(hash, { ...cur, expiresAt: Math.min(cur.expiresAt, now()) });
+          if (cur) world.codes.put(hash, { ...cur, expiresAt: Math.min(cur.expiresAt, world.clock.now()) });
         },
       };
     }
@@ -63,7 +59,8 @@ export function requestSubject(
         sellerProject: rec.sellerProject,
         expire: () => {
           const cur = world.tokens.get(rec.jti);
-          if (cur) world.tokens.put(rec.jti, { ...cur, expiresAt: Math.min(cur.expiresAt, now()) });
+          if (cur)
+            world.tokens.put(rec.jti, { ...cur, expiresAt: Math.min(cur.expiresAt, world.clock.now()) });
         },
       };
     }

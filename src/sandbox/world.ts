@@ -6,6 +6,7 @@ import {
   createPublicKey,
   type KeyObject,
   randomBytes,
+  randomFillSync,
   randomUUID,
   timingSafeEqual,
 } from 'node:crypto';
@@ -35,11 +36,34 @@ export interface Randomness {
   fraction(): number;
 }
 
+/** Random bytes drawn ahead in one call and handed out in small slices: a draw per id would cost more. */
+const RANDOM_POOL_BYTES = 4096;
+const randomPool = Buffer.alloc(RANDOM_POOL_BYTES);
+let randomPoolOffset = RANDOM_POOL_BYTES;
+
+/** `n` fresh random bytes, a copy of the next unused part of the pool (a large `n` is drawn on its own). */
+function pooledRandomBytes(n: number): Buffer {
+  if (n > 256) return randomBytes(n);
+  if (randomPoolOffset + n > RANDOM_POOL_BYTES) {
+    randomFillSync(randomPool);
+    randomPoolOffset = 0;
+  }
+  const out = Buffer.allocUnsafe(n);
+  randomPool.copy(out, 0, randomPoolOffset, randomPoolOffset + n);
+  // Each byte goes out once: what was handed out is not kept.
+  randomPool.fill(0, randomPoolOffset, randomPoolOffset + n);
+  randomPoolOffset += n;
+  return out;
+}
+
 export const cryptoRandomness: Randomness = {
-  bytes: (n) => randomBytes(n),
+  bytes: pooledRandomBytes,
   uuid: () => randomUUID(),
-  fraction: () => randomBytes(4).readUInt32BE(0) / 2 ** 32,
+  fraction: () => pooledRandomBytes(4).readUInt32BE(0) / 2 ** 32,
 };
+
+/** Below this many remembered login jtis the cache is never swept. */
+const JTI_SWEEP_MIN = 50_000;
 
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
@@ -50,6 +74,10 @@ export function secretMatches(presented: string, storedHash: string): boolean {
   const a = createHash('sha256').update(presented).digest();
   const b = Buffer.from(storedHash, 'hex');
   return b.length === a.length && timingSafeEqual(a, b);
+}
+
+function oauthAccountKey(clientId: string, ownerProject: string, sellerProject: string): string {
+  return `${clientId.length}:${clientId}${ownerProject.length}:${ownerProject}${sellerProject}`;
 }
 
 export interface LedgerQuery {
@@ -74,6 +102,21 @@ export class World {
   readonly #publicKeys = new Map<string, KeyObject>();
   /** Login `jti`s seen, with when they may be forgotten (NC10: a replay within 10 min → 401). */
   readonly #jtis = new Map<string, number>();
+  /** The size at which the jti cache is next swept of expired entries (see rememberJti). */
+  #jtiSweepAt = JTI_SWEEP_MIN;
+  /**
+   * Ids of the sessions each key opened, for ending them without a scan of every session; built on first use
+   * (most sandboxes never end a session), kept up by {@link addSession}, rebuilt whenever sessions were stored
+   * around it; with how many sessions it saw.
+   */
+  #sessionsByKey: Map<string, Set<string>> | undefined;
+  #sessionsIndexed = 0;
+  /** Key ids by account (see #keyIndex), and how many keys it covers. */
+  #keysByUser: Map<string, string[]> | undefined;
+  #keysIndexed = 0;
+  /** Accounts exchanges made, by client, owner and seller project (see oauthAccount), and how many accounts it saw. */
+  #oauthAccounts: Map<string, string> | undefined;
+  #accountsIndexed = 0;
   #ledgerSeq: number;
 
   constructor(
@@ -117,16 +160,83 @@ export class World {
     return undefined;
   }
 
-  activeKeys(userCode: string): AccountKey[] {
+  /**
+   * The service account an exchange made for this client and seller project (NC33), found through an index
+   * rather than a scan of every account; the index is rebuilt whenever accounts were added around it.
+   */
+  oauthAccount(
+    clientId: string,
+    integratorProject: string,
+    sellerProject: string,
+  ): ServiceAccount | undefined {
+    let index = this.#oauthAccounts;
+    if (!index || this.#accountsIndexed !== this.accounts.size) {
+      index = new Map();
+      for (const a of this.accounts.values()) {
+        if (a.origin !== 'oauth' || a.clientId === undefined || a.sellerProject === undefined) continue;
+        const k = oauthAccountKey(a.clientId, a.ownerProject, a.sellerProject);
+        if (!index.has(k)) index.set(k, a.userCode);
+      }
+      this.#oauthAccounts = index;
+      this.#accountsIndexed = this.accounts.size;
+    }
+    const code = index.get(oauthAccountKey(clientId, integratorProject, sellerProject));
+    const a = code === undefined ? undefined : this.accounts.get(code);
+    return a?.origin === 'oauth' &&
+      a.clientId === clientId &&
+      a.sellerProject === sellerProject &&
+      a.ownerProject === integratorProject
+      ? a
+      : undefined;
+  }
+
+  /** Stores a new service account. */
+  addAccount(account: ServiceAccount): void {
+    this.accounts.put(account.userCode, account);
+    const index = this.#oauthAccounts;
+    if (!index) return;
+    if (this.#accountsIndexed !== this.accounts.size - 1) {
+      this.#oauthAccounts = undefined;
+      return;
+    }
+    this.#accountsIndexed++;
+    if (account.origin === 'oauth' && account.clientId !== undefined && account.sellerProject !== undefined) {
+      const k = oauthAccountKey(account.clientId, account.ownerProject, account.sellerProject);
+      if (!index.has(k)) index.set(k, account.userCode);
+    }
+  }
+
+  /** The ids of each account's keys in the order they were added; rebuilt whenever keys were added around it. */
+  #keyIndex(): Map<string, string[]> {
+    let index = this.#keysByUser;
+    if (!index || this.#keysIndexed !== this.keys.size) {
+      index = new Map();
+      for (const k of this.keys.values()) {
+        const ids = index.get(k.userCode);
+        if (ids) ids.push(k.keyId);
+        else index.set(k.userCode, [k.keyId]);
+      }
+      this.#keysByUser = index;
+      this.#keysIndexed = this.keys.size;
+    }
+    return index;
+  }
+
+  #keysOf(userCode: string, activeOnly: boolean): AccountKey[] {
     const out: AccountKey[] = [];
-    for (const k of this.keys.values()) if (k.userCode === userCode && k.active) out.push(k);
+    for (const id of this.#keyIndex().get(userCode) ?? []) {
+      const k = this.keys.get(id);
+      if (k && k.userCode === userCode && (k.active || !activeOnly)) out.push(k);
+    }
     return out;
   }
 
+  activeKeys(userCode: string): AccountKey[] {
+    return this.#keysOf(userCode, true);
+  }
+
   accountKeys(userCode: string): AccountKey[] {
-    const out: AccountKey[] = [];
-    for (const k of this.keys.values()) if (k.userCode === userCode) out.push(k);
-    return out.sort((a, b) => a.issuedAt - b.issuedAt);
+    return this.#keysOf(userCode, false).sort((a, b) => a.issuedAt - b.issuedAt);
   }
 
   publicKey(keyId: string): KeyObject | undefined {
@@ -165,6 +275,16 @@ export class World {
       active: true,
     };
     this.keys.put(key.keyId, key);
+    if (this.#keysByUser) {
+      if (this.#keysIndexed === this.keys.size - 1) {
+        this.#keysIndexed++;
+        const ids = this.#keysByUser.get(key.userCode);
+        if (ids) ids.push(key.keyId);
+        else this.#keysByUser.set(key.userCode, [key.keyId]);
+      } else {
+        this.#keysByUser = undefined;
+      }
+    }
     if (pair.publicKey) this.#publicKeys.set(key.keyId, pair.publicKey);
     const ledger: LedgerEntry = {
       seq: ++this.#ledgerSeq,
@@ -203,10 +323,46 @@ export class World {
       if (e.keyId === key.keyId && e.removedAt === undefined)
         this.ledgerTable.put(String(e.seq), { ...e, removedAt: now });
     }
-    if (endSessions) {
+    if (endSessions) this.endSessions(key.keyId, now);
+  }
+
+  // --- sessions -----------------------------------------------------------------------------------
+
+  /** Stores a new session. */
+  addSession(session: GatewaySession): void {
+    this.sessions.put(session.id, session);
+    const byKey = this.#sessionsByKey;
+    if (!byKey) return;
+    if (this.#sessionsIndexed !== this.sessions.size - 1) {
+      this.#sessionsByKey = undefined;
+      return;
+    }
+    this.#sessionsIndexed++;
+    const ids = byKey.get(session.keyId);
+    if (ids) ids.add(session.id);
+    else byKey.set(session.keyId, new Set([session.id]));
+  }
+
+  /** Ends every open session of a key. */
+  endSessions(keyId: string, now: number): void {
+    let byKey = this.#sessionsByKey;
+    if (!byKey || this.#sessionsIndexed !== this.sessions.size) {
+      byKey = new Map();
       for (const s of this.sessions.values()) {
-        if (s.keyId === key.keyId && s.endedAt === undefined) this.sessions.put(s.id, { ...s, endedAt: now });
+        if (s.endedAt !== undefined) continue;
+        const ids = byKey.get(s.keyId);
+        if (ids) ids.add(s.id);
+        else byKey.set(s.keyId, new Set([s.id]));
       }
+      this.#sessionsByKey = byKey;
+      this.#sessionsIndexed = this.sessions.size;
+    }
+    const ids = byKey.get(keyId);
+    if (!ids) return;
+    byKey.delete(keyId);
+    for (const id of ids) {
+      const s = this.sessions.get(id);
+      if (s && s.keyId === keyId && s.endedAt === undefined) this.sessions.put(id, { ...s, endedAt: now });
     }
   }
 
@@ -230,8 +386,11 @@ export class World {
     const until = this.#jtis.get(jti);
     if (until !== undefined && until > now) return false;
     this.#jtis.set(jti, now + windowMs);
-    if (this.#jtis.size > 50_000) {
+    // Swept when it has grown past twice what the last sweep left, so a cache full of live jtis is not scanned
+    // on every login.
+    if (this.#jtis.size > this.#jtiSweepAt) {
       for (const [k, t] of this.#jtis) if (t <= now) this.#jtis.delete(k);
+      this.#jtiSweepAt = Math.max(JTI_SWEEP_MIN, this.#jtis.size * 2);
     }
     return true;
   }

@@ -26,9 +26,17 @@ export function catalogFor(
   });
 }
 
+/** Answer bodies by project: a project's list never changes, so it is built and serialized once. */
+const bodies = new Map<string, string>();
+const MAX_CACHED_BODIES = 1024;
+
 export function catalogItems(req: SandboxRequest, ctx: Context): SandboxResponse {
   const s = requireSession(req, ctx);
-  const res = json(200, { project_code: s.projectCode, items: catalogFor(s.projectCode) });
-  res.project = s.projectCode;
-  return res;
+  let body = bodies.get(s.projectCode);
+  if (body === undefined) {
+    body = json(200, { project_code: s.projectCode, items: catalogFor(s.projectCode) }).body as string;
+    if (bodies.size >= MAX_CACHED_BODIES) bodies.clear();
+    bodies.set(s.projectCode, body);
+  }
+  return { status: 200, headers: { 'content-type': 'application/json' }, body, project: s.projectCode };
 }

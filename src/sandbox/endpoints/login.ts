@@ -3,7 +3,6 @@
 import type { Context } from '../context.js';
 import { InvalidLoginToken, ProjectNotAllowed } from '../errors.js';
 import {
-  json,
   readJsonObject,
   requiredString,
   type SandboxRequest,
@@ -48,11 +47,7 @@ export function login(req: SandboxRequest, ctx: Context): SandboxResponse {
   if (!world.rememberJti(`${sub}:${jti}`, JTI_WINDOW_MS)) throw new InvalidLoginToken('jti replayed');
 
   const now = world.clock.now();
-  if (ctx.switches.secondLoginEndsFirst) {
-    for (const s of world.sessions.values()) {
-      if (s.keyId === key.keyId && s.endedAt === undefined) world.sessions.put(s.id, { ...s, endedAt: now });
-    }
-  }
+  if (ctx.switches.secondLoginEndsFirst) world.endSessions(key.keyId, now);
   const session: GatewaySession = {
     id: world.secret(),
     refreshId: world.secret(),
@@ -62,19 +57,20 @@ export function login(req: SandboxRequest, ctx: Context): SandboxResponse {
     createdAt: now,
     expiresAt: now + SESSION_TTL_MS,
   };
-  world.sessions.put(session.id, session);
+  world.addSession(session);
   const maxAge = SESSION_TTL_MS / 1000;
   const flags = { maxAge, httpOnly: true, secure: req.secure, path: '/' };
-  const res = json(
-    200,
-    {},
-    {
+  // As json(200, {}, …) would make it, without serializing `{}` every time.
+  return {
+    status: 200,
+    headers: {
+      'content-type': 'application/json',
       'set-cookie': [
         serializeCookie('_npsid', session.id, flags),
         serializeCookie('_nprtnetid', session.refreshId, flags),
       ],
     },
-  );
-  res.project = projectCode;
-  return res;
+    body: '{}',
+    project: projectCode,
+  };
 }

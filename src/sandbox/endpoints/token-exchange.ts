@@ -30,16 +30,8 @@ function accountFor(
   integratorProject: string,
   sellerProject: string,
 ): ServiceAccount {
-  for (const a of world.accounts.values()) {
-    if (
-      a.origin === 'oauth' &&
-      a.clientId === clientId &&
-      a.sellerProject === sellerProject &&
-      a.ownerProject === integratorProject
-    ) {
-      return a;
-    }
-  }
+  const existing = world.oauthAccount(clientId, integratorProject, sellerProject);
+  if (existing) return existing;
   const digits = integratorProject.replace(/\D/g, '') || '0';
   const account: ServiceAccount = {
     userCode: `usr_${world.random.bytes(8).toString('hex')}`,
@@ -52,7 +44,7 @@ function accountFor(
     clientId,
     sellerProject,
   };
-  world.accounts.put(account.userCode, account);
+  world.addAccount(account);
   return account;
 }
 
