@@ -189,9 +189,27 @@ export class NoonOAuth {
     accessToken: string,
     options: CallOptions = {},
   ): Promise<{ response: Response; rawBody: string }> {
+    const sent = await this.#sendExchange(accessToken, options);
+    return { response: responseOf(sent), rawBody: sent.body.toString('utf8') };
+  }
+
+  /**
+   * The request step of token/exchange as plain values: the HTTP status, the raw body and Noon's request id,
+   * without building a Web Response (what a caller that stores the raw body first needs, for less).
+   */
+  async exchangeTokenAnswer(
+    accessToken: string,
+    options: CallOptions = {},
+  ): Promise<{ status: number; rawBody: string; requestId: string | undefined }> {
+    const sent = await this.#sendExchange(accessToken, options);
+    if (sent.status < 200 || sent.status > 599) responseOf(sent); // throws RESPONSE_INVALID, as the Response step does
+    return { status: sent.status, rawBody: sent.body.toString('utf8'), requestId: sent.requestId };
+  }
+
+  #sendExchange(accessToken: string, options: CallOptions): Promise<Sent> {
     this.#requireOAuth(ENDPOINTS.tokenExchange);
     nonEmpty(accessToken, 'accessToken');
-    const sent = await this.session[kAuthed]({
+    return this.session[kAuthed]({
       endpoint: ENDPOINTS.tokenExchange,
       method: 'POST',
       path: TOKEN_EXCHANGE_PATH,
@@ -199,7 +217,6 @@ export class NoonOAuth {
       repeatable: false,
       signal: options.signal,
     });
-    return { response: responseOf(sent), rawBody: sent.body.toString('utf8') };
   }
 
   /** token/exchange, both steps (use the two steps when the raw body must be stored first). */

@@ -342,16 +342,12 @@ export class ConnectFlow {
     let firstError: unknown;
     for (let send = 1; send <= 2 && !answer; send++) {
       try {
-        const { response, rawBody } = await k.noon.oauth.exchangeTokenRequest(accessToken);
-        const requestId = response.headers.get('x-request-id') ?? undefined;
-        if (response.status >= 500 && send === 1) {
-          firstError = new NoonError('UPSTREAM', 'token/exchange answered 5xx', {
-            status: response.status,
-            requestId,
-          });
+        const { status, rawBody, requestId } = await k.noon.oauth.exchangeTokenAnswer(accessToken);
+        if (status >= 500 && send === 1) {
+          firstError = new NoonError('UPSTREAM', 'token/exchange answered 5xx', { status, requestId });
           continue;
         }
-        answer = { status: response.status, rawBody, requestId };
+        answer = { status, rawBody, requestId };
       } catch (e) {
         const c = attemptErrorCode(e);
         if (c === 'NETWORK' && send === 1) {

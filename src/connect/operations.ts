@@ -1,13 +1,18 @@
 // Operations on connections once connected: list and read them, a seller session with the stored key, health
 // checks, key rotation (make-before-break) and disconnect.
 
-import { type NoonApiUsers, NoonSession, processCreateCredentialBody } from '../client/index.js';
+import {
+  type NoonApiUsers,
+  type NoonCredentials,
+  NoonSession,
+  processCreateCredentialBody,
+} from '../client/index.js';
 import type { Attempt, Connection, Credential } from '../store/index.js';
 import { attemptErrorCode, ConnectError, logCode } from './errors.js';
 import { recordContext } from './invariants.js';
 import { type AttemptKernel, refusalOf } from './kernel.js';
 import type { Orphans } from './orphans.js';
-import { credentialsOf } from './seller-keys.js';
+import { credentialsOf, keyOnlyWhileSigning } from './seller-keys.js';
 import { type ConnectionView, connectionView, type HealthResult } from './types.js';
 
 /** Keys one seller service account may hold at once (NC4). */
@@ -72,17 +77,26 @@ export class ConnectionOperations {
     const k = this.#k;
     const cached = k.sessions.get(cred.id);
     if (cached) return cached;
-    const plain = await k.vault.open(
+    // The key is imported now (a bad key file fails here, not at some later login) and used for the first
+    // login; a cached session then holds no private key: a later login reads the key file again.
+    const credentials = keyOnlyWhileSigning(await this.#credentialsOf(cred), async () => {
+      const again = await k.store.getCredential(cred.id);
+      if (!again) throw new ConnectError('CONNECTION_NOT_FOUND', "this session's key is no longer stored");
+      return this.#credentialsOf(again);
+    });
+    const session = new NoonSession(k.noon.client, credentials, { projectCode: cred.sellerProject });
+    k.sessions.set(cred.id, session);
+    return session;
+  }
+
+  async #credentialsOf(cred: Credential): Promise<NoonCredentials> {
+    const plain = await this.#k.vault.open(
       cred.sealed,
       recordContext(cred.tenant, cred.sellerProject, cred.id, 'seller-key-file'),
     );
     const text = plain.toString('utf8');
     plain.fill(0);
-    const session = new NoonSession(k.noon.client, credentialsOf(text, k.o.signingKeys), {
-      projectCode: cred.sellerProject,
-    });
-    k.sessions.set(cred.id, session);
-    return session;
+    return credentialsOf(text, this.#k.o.signingKeys);
   }
 
   /** Seller login + whoami with the connection's key; the result is recorded on the connection. */

@@ -27,13 +27,32 @@ export interface SqliteStoreOptions {
 /** Serialises top-level operations so no query joins another caller's open transaction. */
 class Mutex {
   #tail: Promise<void> = Promise.resolve();
+  #held = 0;
+  /** Nothing queued or running: a synchronous step may run at once without joining anyone's transaction. */
+  get idle(): boolean {
+    return this.#held === 0;
+  }
   run<T>(fn: () => Promise<T>): Promise<T> {
+    this.#held++;
     const result = this.#tail.then(fn, fn);
     this.#tail = result.then(
-      () => undefined,
-      () => undefined,
+      () => {
+        this.#held--;
+      },
+      () => {
+        this.#held--;
+      },
     );
     return result;
+  }
+}
+
+/** A synchronous step's result (or throw) as a settled promise. */
+function settled<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
   }
 }
 
@@ -64,14 +83,8 @@ class SqliteDriver implements SqlDriver {
     this.#db = db;
     this.#walPath = walPath;
     this.#exec = {
-      all: async <T>(sql: string, params?: readonly unknown[]) =>
-        this.#statement(sql).all(...toParams(params)) as T[],
-      run: async (sql: string, params?: readonly unknown[]) => {
-        const st = this.#statement(sql);
-        // RETURNING statements are readers; run them with all() so their rows are consumed.
-        if (st.reader) return st.all(...toParams(params)).length;
-        return st.run(...toParams(params)).changes;
-      },
+      all: <T>(sql: string, params?: readonly unknown[]) => settled(() => this.#all<T>(sql, params)),
+      run: (sql: string, params?: readonly unknown[]) => settled(() => this.#run(sql, params)),
     };
   }
 
@@ -85,12 +98,27 @@ class SqliteDriver implements SqlDriver {
     return st;
   }
 
+  // A single statement outside any transaction runs at once when nothing is queued (the common case): the
+  // binding is synchronous, so it cannot interleave with anyone; otherwise it waits its turn.
   all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
-    return this.#mutex.run(() => this.#exec.all<T>(sql, params));
+    if (this.#mutex.idle) return settled(() => this.#all<T>(sql, params));
+    return this.#mutex.run(async () => this.#all<T>(sql, params));
   }
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {
-    return this.#mutex.run(() => this.#exec.run(sql, params));
+    if (this.#mutex.idle) return settled(() => this.#run(sql, params));
+    return this.#mutex.run(async () => this.#run(sql, params));
+  }
+
+  #all<T>(sql: string, params?: readonly unknown[]): T[] {
+    return this.#statement(sql).all(...toParams(params)) as T[];
+  }
+
+  #run(sql: string, params?: readonly unknown[]): number {
+    const st = this.#statement(sql);
+    // RETURNING statements are readers; run them with all() so their rows are consumed.
+    if (st.reader) return st.all(...toParams(params)).length;
+    return st.run(...toParams(params)).changes;
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {

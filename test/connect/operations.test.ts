@@ -380,6 +380,36 @@ describe.each(TARGETS)('connection operations on $name', ({ name, available }) =
     }
   });
 
+  it(`NC41 ${name}: a cached seller session keeps no private key once its first login signed; a later login reads the stored key again, and fails cleanly once it is gone`, async (ctx) => {
+    if (!run) return ctx.skip();
+    const [p] = newSeller();
+    const c = await connected('tenant-k', p!);
+    const open = vi.spyOn(stack.vault, 'open');
+    try {
+      const session = await stack.connector.sellerSession('tenant-k', p!);
+      expect(session.credentials.signsElsewhere).toBe(true);
+      expect(() => session.credentials.privateKey).toThrow(TypeError);
+      expect((await session.request('GET', '/catalog/v1/items')).status).toBe(200);
+      expect(open).toHaveBeenCalledTimes(1); // the first login signed with the key opened for the session
+      const logins = journalCount('login');
+      await session.login();
+      expect(journalCount('login')).toBe(logins + 1);
+      expect(open).toHaveBeenCalledTimes(2); // read, opened and imported again for this login only
+      expect((await session.whoami()).keyId).toBe(c.keyId);
+      // The credential row gone (as a purge would leave it): the next login says so and sends nothing.
+      const gone = vi.spyOn(stack.store, 'getCredential').mockResolvedValue(undefined);
+      try {
+        await expect(session.login()).rejects.toMatchObject({ code: 'CONNECTION_NOT_FOUND' });
+        expect(gone).toHaveBeenCalledWith((await stack.store.getConnection(c.id))?.credentialId);
+        expect(journalCount('login')).toBe(logins + 1);
+      } finally {
+        gone.mockRestore();
+      }
+    } finally {
+      open.mockRestore();
+    }
+  });
+
   it(`NC41 ${name}: a tenant never gets a session for another tenant's seller, cached or not`, async (ctx) => {
     if (!run) return ctx.skip();
     const [p] = newSeller();
