@@ -20,6 +20,7 @@ export async function startChild(script: string, argv: string[] = []): Promise<C
       '--expose-gc',
       '--no-flush-bytecode',
       ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+      ...(process.env.BENCH_CHILD_ARGS ? process.env.BENCH_CHILD_ARGS.split(' ') : []),
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -58,13 +59,38 @@ export async function startChild(script: string, argv: string[] = []): Promise<C
   return child;
 }
 
+let inspector: import('node:inspector/promises').Session | undefined;
+
+/**
+ * `profile-start` ({ intervalUs }) and `profile-stop` ({ file }): a V8 CPU profile of just the span between the two
+ * (the measured part of a bench, without start-up), written to `file` for bench/_profile.ts.
+ */
+async function profile(m: ChildMsg): Promise<unknown> {
+  const { Session } = await import('node:inspector/promises');
+  if (m.op === 'profile-start') {
+    inspector = new Session();
+    inspector.connect();
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.setSamplingInterval', { interval: m.args?.intervalUs ?? 100 });
+    await inspector.post('Profiler.start');
+    return {};
+  }
+  if (!inspector) throw new Error('profile-stop without profile-start');
+  const { profile: p } = await inspector.post('Profiler.stop');
+  inspector.disconnect();
+  inspector = undefined;
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(m.args.file, JSON.stringify(p));
+  return {};
+}
+
 /** A message from the parent to a bench child: one operation, answered under its id. */
 export type ChildMsg = { id: number; op: string; args?: any };
 
 /** In a bench child: answers each message from the parent with `handle`'s result or error, then says it is ready. */
 export function serveParent(handle: (m: ChildMsg) => Promise<unknown>): void {
   process.on('message', (m: ChildMsg) => {
-    handle(m).then(
+    (m.op === 'profile-start' || m.op === 'profile-stop' ? profile(m) : handle(m)).then(
       (result) => process.send!({ id: m.id, result }),
       (e: Error) => process.send!({ id: m.id, error: e.message }),
     );

@@ -8,13 +8,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
-import { Pool } from 'undici';
 import {
   createLoginJwt,
   type KeyFile,
   NoonApiUsers,
   NoonClient,
+  type NoonCredentials,
   NoonOAuth,
   NoonSession,
   parseCredentials,
@@ -24,6 +25,8 @@ import { type ConnectHandler, createConnectHandler, toNodeListener } from '../sr
 import { createPostgresStore, createSqliteStore, type Store } from '../src/store/index.js';
 import { LocalKeyProvider, Vault } from '../src/vault/index.js';
 import { type ChildMsg, serveParent } from './_child.js';
+import { HeapGraph } from './_heap-retained.js';
+import { CATALOG, type RawSeller, rawCall, rawLogin } from './_raw-seller.js';
 
 type Msg = ChildMsg;
 
@@ -44,39 +47,7 @@ async function listen(s: Server): Promise<string> {
 
 // --- the seller's hot path (bench/_seller-paths.ts) ---------------------------------------------------------
 
-const CATALOG = '/catalog/v1/items';
-let raw: { pool: Pool; cookie: string } | undefined;
-
-/** A raw undici baseline: logs in with the integrator's key itself and calls the same endpoint. */
-async function rawLogin(a: { sandboxUrl: string; key: KeyFile }): Promise<{ pool: Pool; cookie: string }> {
-  const credentials = parseCredentials(a.key);
-  const pool = raw?.pool ?? new Pool(a.sandboxUrl, { connections: 16, keepAliveTimeout: 30_000 });
-  const r = await pool.request({
-    method: 'POST',
-    path: '/identity/public/v1/api/login',
-    headers: { 'content-type': 'application/json', 'user-agent': 'noon-connect-bench/1.0' },
-    body: JSON.stringify({
-      token: createLoginJwt(credentials, Date.now(), () => randomUUID()),
-      default_project_code: credentials.projectCode,
-    }),
-  });
-  await r.body.dump();
-  const sc = r.headers['set-cookie'];
-  const cookie = (Array.isArray(sc) ? sc : [sc ?? '']).map((c) => c.split(';')[0]).join('; ');
-  raw = { pool, cookie };
-  return raw;
-}
-
-async function rawCall(): Promise<void> {
-  const r = await raw!.pool.request({
-    method: 'GET',
-    path: CATALOG,
-    headers: { 'user-agent': 'noon-connect-bench/1.0', accept: 'application/json', cookie: raw!.cookie },
-  });
-  const text = await r.body.text();
-  if (r.statusCode !== 200) throw new Error(`raw catalog answered ${r.statusCode}`);
-  JSON.parse(text);
-}
+let raw: RawSeller | undefined;
 
 /** `count` calls, `inFlight` at once: through `sellerSession` (looked up per call, as a handler would) or raw. */
 async function sellerCalls(a: {
@@ -88,11 +59,11 @@ async function sellerCalls(a: {
   sandboxUrl: string;
   key: KeyFile;
 }): Promise<{ calls: number; ms: number; cpuUs: number }> {
-  if (a.mode === 'raw' && !raw) await rawLogin(a);
+  if (a.mode === 'raw' && !raw) raw = await rawLogin(a);
   let next = 0;
   const one =
     a.mode === 'raw'
-      ? rawCall
+      ? () => rawCall(raw!)
       : async (i: number) => {
           const s = await connector!.sellerSession(a.tenant, a.projects[i % a.projects.length]!);
           await s.request('GET', CATALOG);
@@ -127,8 +98,8 @@ async function coldCalls(a: {
   const rawMs: number[] = [];
   for (const p of a.projects) {
     let t0 = performance.now();
-    await rawLogin(a);
-    await rawCall();
+    raw = await rawLogin(a, raw);
+    await rawCall(raw);
     rawMs.push(performance.now() - t0);
     t0 = performance.now();
     const s = await connector!.sellerSession(a.tenant, p);
@@ -138,27 +109,127 @@ async function coldCalls(a: {
   return { coldMs, rawMs };
 }
 
-/** Heap bytes per idle cached seller session (logged in, one call made), after a full GC. */
+/** What {@link sessionMemory} found in the heap snapshot, in bytes. */
+export interface SessionMemory {
+  /** Entries of the connector's session cache (the sessions it reaches). */
+  entries: number;
+  /** The cache's retained size (its map, keys and every session with what each holds alone) ÷ entries. */
+  perEntry: number;
+  /** Retained size of each idle session (those of `projects`) alone: min, median, max. */
+  idle: { n: number; min: number; median: number; max: number };
+  /** Sessions the cache reaches that something else holds too (their memory is not the cache's alone). */
+  heldElsewhere: number;
+  /** Bytes the sessions hold only between them (counted in `perEntry`, in no session's own size). */
+  shared: number;
+  /** The snapshot's node count (a sanity figure: the whole heap was walked). */
+  nodes: number;
+  /** Native (OpenSSL) memory of one imported, used seller key, which the V8 heap does not see: see {@link keyNative}. */
+  keyNative: { bytes: number; rounds: number[]; keys: number; type: string };
+  /** Imported private keys (PrivateKeyObject) reachable only through the session cache. */
+  keysHeld: number;
+}
+
+/**
+ * The native memory one imported seller key holds after it signed a login (OpenSSL's key, and the Montgomery
+ * contexts and blinding it caches at the first signature), outside the V8 heap and so outside any heap snapshot:
+ * resident memory less heap grown by `keys` more credentials parsed from a key of the sellers' kind (`key`) and
+ * each used to sign a login JWT, per key; the median of `rounds`. Every round's keys are kept until the last is
+ * read, so no round reuses memory another freed; a first round, kept but not counted, grows the allocator's
+ * pools (it reads about twice the others).
+ */
+function keyNative(key: KeyFile, keys = 500, rounds = 5): SessionMemory['keyNative'] {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const credentials = parseCredentials(key);
+  const details = credentials.privateKey.asymmetricKeyDetails;
+  const type = `${credentials.privateKey.asymmetricKeyType ?? '?'}-${details?.modulusLength ?? '?'}`;
+  const kept: NoonCredentials[] = [];
+  const use = () => {
+    const c = parseCredentials(key);
+    createLoginJwt(c, Date.now(), () => randomUUID());
+    kept.push(c);
+  };
+  const read = () => {
+    for (let i = 0; i < 5; i++) gc();
+    const m = process.memoryUsage();
+    return m.rss - m.heapUsed;
+  };
+  for (let i = 0; i < keys; i++) use();
+  const bytes: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const before = read();
+    for (let i = 0; i < keys; i++) use();
+    bytes.push(Math.max(0, (read() - before) / keys));
+  }
+  kept.length = 0;
+  gc();
+  const sorted = [...bytes].sort((x, y) => x - y);
+  return { bytes: sorted[Math.floor(sorted.length / 2)]!, rounds: bytes, keys, type };
+}
+
+/**
+ * The memory an idle cached seller session costs: one call through each of `projects`' sessions (logged in, one
+ * call made, nothing in flight), then a heap snapshot (taken after a full GC) of this process, walked for the
+ * retained size of the connector's session cache and of each session in it; beside it, the native memory of a
+ * seller key, which no heap snapshot holds ({@link keyNative}). No heap-used delta: GC timing and lazily compiled
+ * code cannot make this negative or move it by more than the objects really held.
+ */
 async function sessionMemory(a: {
   tenant: string;
   projects: string[];
-}): Promise<{ bytesEach: number; n: number }> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with --expose-gc');
-  // Several full GCs. Bench children run with --no-flush-bytecode: V8 otherwise drops the bytecode of functions
-  // not run for a few GCs, which shrank the heap between the two readings by more than the sessions add.
-  const heap = () => {
-    for (let i = 0; i < 10; i++) gc();
-    return process.memoryUsage().heapUsed;
-  };
-  // Two sessions first, so code paths, caches and pools that any first session sets up are not counted.
-  for (const p of a.projects.slice(0, 2))
-    await (await connector!.sellerSession(a.tenant, p)).request('GET', CATALOG);
-  const rest = a.projects.slice(2);
-  const before = heap();
-  for (const p of rest) await (await connector!.sellerSession(a.tenant, p)).request('GET', CATALOG);
-  const after = heap();
-  return { bytesEach: (after - before) / rest.length, n: rest.length };
+  key: KeyFile;
+}): Promise<SessionMemory> {
+  for (const p of a.projects) await (await connector!.sellerSession(a.tenant, p)).request('GET', CATALOG);
+  const native = keyNative(a.key);
+  const dir = mkdtempSync(join(tmpdir(), 'nc-bench-heap-'));
+  try {
+    const g = new HeapGraph(writeHeapSnapshot(join(dir, 'connector.heapsnapshot')));
+    const sessions = new Set(g.objectsNamed('NoonSession'));
+    // The connector's session cache is the LruCache that holds sessions. The sessions a cache holds: reached through what only the cache holds (its map and its table), so not
+    // through the hidden classes and prototypes every object leads to, nor through a session it holds.
+    const inCache = g.objectsNamed('LruCache').map((cache) => {
+      const live = g.reachableWithout(new Set([cache]));
+      return { cache, live, sessions: [...g.firstReached(cache, sessions, live)] };
+    });
+    const found = inCache.filter((c) => c.sessions.length > 0);
+    if (found.length !== 1) throw new Error(`expected one session cache in the heap, found ${found.length}`);
+    const { cache, live, sessions: cached } = found[0]!;
+    const own = cached.filter((s) => !live[s]);
+    // Imported private keys the cache holds (a session keeps its key only until its first login signed):
+    // each carries native memory no heap snapshot sees, counted below with the per-key figure.
+    const fromCache = g.reach(cache);
+    const keysHeld = g.objectsNamed('PrivateKeyObject').filter((k) => fromCache[k] && !live[k]).length;
+    const whole = g.retained([cache]);
+    const each = g.retained(own);
+    const project = (s: number) => {
+      const edge = g.children(s).find(([name]) => name === 'projectCode');
+      return edge ? g.name(edge[1]) : '';
+    };
+    const idleSet = new Set(a.projects);
+    const idle = own
+      .map((s, k) => ({ project: project(s), bytes: each.each[k]! }))
+      .filter((x) => idleSet.has(x.project))
+      .map((x) => x.bytes)
+      .sort((x, y) => x - y);
+    if (idle.length === 0) throw new Error('no idle session found in the cache');
+    return {
+      entries: cached.length,
+      perEntry: whole.total / cached.length,
+      idle: {
+        n: idle.length,
+        min: idle[0]!,
+        median: idle[Math.floor(idle.length / 2)]!,
+        max: idle[idle.length - 1]!,
+      },
+      heldElsewhere: cached.length - own.length,
+      shared: each.shared,
+      nodes: g.count,
+      keyNative: native,
+      keysHeld,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function handle(m: Msg): Promise<unknown> {

@@ -19,6 +19,7 @@ import {
   NoonSession,
   parseCredentials,
 } from '../src/client/index.js';
+import { runProxyPath } from './_proxy-path.js';
 import { record } from './_report.js';
 import { runSellerPaths } from './_seller-paths.js';
 
@@ -236,6 +237,7 @@ export async function run(): Promise<void> {
     await stopChild(child);
   }
   await runSellerPaths();
+  await runProxyPath();
 }
 
 /** Child mode: a sandbox on a free loopback port until stdin closes. */
