@@ -79,8 +79,10 @@ export class ConnectionOperations {
     if (cached) return cached;
     // The key is imported now (a bad key file fails here, not at some later login) and used for the first
     // login; a cached session then holds no private key: a later login reads the key file again.
+    // The reload holds the credential's id only: the row itself carries the sealed key file (~3 KB).
+    const id = cred.id;
     const credentials = keyOnlyWhileSigning(await this.#credentialsOf(cred), async () => {
-      const again = await k.store.getCredential(cred.id);
+      const again = await k.store.getCredential(id);
       if (!again) throw new ConnectError('CONNECTION_NOT_FOUND', "this session's key is no longer stored");
       return this.#credentialsOf(again);
     });
