@@ -2,6 +2,7 @@
 // and callback (the state machine's outcome as a redirect or a result page). Framework adapters wrap this.
 
 import { type CallbackOutcome, ConnectError, type Connector } from '../connect/index.js';
+import { requestPath } from './node.js';
 import {
   htmlResponse,
   notFoundPage,
@@ -141,7 +142,7 @@ export function createConnectHandler(options: ConnectHandlerOptions): ConnectHan
   return async (request) => {
     let path: string;
     try {
-      path = new URL(request.url).pathname;
+      path = requestPath(request);
     } catch {
       return undefined;
     }

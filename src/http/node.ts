@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { deferredPrototype } from './deferred.js';
 import type { ConnectHandler } from './handler.js';
+import { lightHeaders } from './light-headers.js';
 import { lightParts } from './light-response.js';
 import { badTargetResponse, isPlainTarget } from './target.js';
 
@@ -72,24 +73,19 @@ function lazyBody(req: NodeRequestLike, limit: number): ReadableStream<Uint8Arra
   );
 }
 
-function headersOf(rawHeaders: readonly string[]): Headers {
-  const headers = new Headers();
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    try {
-      headers.append(rawHeaders[i]!, rawHeaders[i + 1]!);
-    } catch {
-      // A header Fetch refuses (invalid characters) is dropped, not fatal.
-    }
-  }
-  return headers;
-}
-
 interface LazyFields {
   method: string;
   url: string;
+  /** The URL's path, kept from the conversion so routing need not parse the URL again. */
+  pathname: string;
+  /** The request target the URL was built from, as the client sent it (see {@link requestTargetOf}). */
+  target: string;
   rawHeaders: readonly string[];
   headers: Headers | undefined;
-  body: ReadableStream<Uint8Array> | undefined;
+  /** The node request whose body this request carries (none for GET and HEAD). */
+  source: NodeRequestLike | undefined;
+  /** The body was read straight from `source` (by `text()`): a real Request built later has a used body. */
+  read: boolean;
   real: Request | undefined;
 }
 
@@ -99,19 +95,62 @@ type LazyRequest = Request & { [FIELDS]: LazyFields };
 function realOf(r: LazyRequest): Request {
   const f = r[FIELDS];
   if (!f.real) {
-    // `duplex: 'half'` is what Fetch requires for a streamed request body.
-    const init: RequestInit & { duplex?: 'half' } = f.body
-      ? { method: f.method, headers: fastHeaders(r), body: f.body, duplex: 'half' }
-      : { method: f.method, headers: fastHeaders(r) };
-    f.real = new Request(f.url, init);
+    if (f.read) {
+      // The body went to `text()` already: the real Request's is read too, as it would be on a real one.
+      f.real = new Request(f.url, { method: f.method, headers: fastHeaders(r), body: '' });
+      f.real.arrayBuffer().catch(() => {});
+    } else {
+      // `duplex: 'half'` is what Fetch requires for a streamed request body.
+      const init: RequestInit & { duplex?: 'half' } = f.source
+        ? { method: f.method, headers: fastHeaders(r), body: lazyBody(f.source, MAX_BODY), duplex: 'half' }
+        : { method: f.method, headers: fastHeaders(r) };
+      f.real = new Request(f.url, init);
+    }
   }
   return f.real;
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * The whole body of a node request as text (UTF-8, a leading BOM dropped, as Fetch's `text()` decodes), read
+ * straight from the node stream; past `limit` bytes it rejects with a RangeError and the rest is discarded.
+ */
+function readText(req: NodeRequestLike, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let finished = false;
+    req.on('data', (chunk) => {
+      if (finished) return;
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += bytes.length;
+      if (size > limit) {
+        finished = true;
+        chunks.length = 0;
+        reject(new RangeError(`request body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(bytes);
+    });
+    req.on('end', () => {
+      if (finished) return;
+      finished = true;
+      resolve(utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    });
+    req.on('error', (e) => {
+      if (finished) return;
+      finished = true;
+      reject(e);
+    });
+    req.resume();
+  });
 }
 
 function fastHeaders(r: LazyRequest): Headers {
   const f = r[FIELDS];
   if (f.real) return f.real.headers;
-  f.headers ??= headersOf(f.rawHeaders);
+  f.headers ??= lightHeaders(f.rawHeaders);
   return f.headers;
 }
 
@@ -142,6 +181,18 @@ const lazyRequestPrototype: object = (() => {
         return fastHeaders(this);
       },
     },
+    // The body as text without a Fetch body stream in between (every handler here reads bodies this way).
+    text: {
+      configurable: true,
+      writable: true,
+      value(this: LazyRequest): Promise<string> {
+        const f = this[FIELDS];
+        if (f.real || f.read) return realOf(this).text();
+        if (!f.source) return Promise.resolve('');
+        f.read = true;
+        return readText(f.source, MAX_BODY);
+      },
+    },
   });
   return proto;
 })();
@@ -155,9 +206,12 @@ const lazyRequestsAccepted: boolean = (() => {
   const fields: LazyFields = {
     method: 'GET',
     url: 'http://localhost/',
+    pathname: '/',
+    target: '/',
     rawHeaders: [],
     headers: undefined,
-    body: undefined,
+    source: undefined,
+    read: false,
     real: undefined,
   };
   try {
@@ -168,10 +222,18 @@ const lazyRequestsAccepted: boolean = (() => {
   }
 })();
 
+/** The origin of the last origin URL asked for (a server passes the same one with every request). */
+let lastOrigin: { of: string; origin: string } | undefined;
+
+function originOf(origin: string): string {
+  if (lastOrigin?.of !== origin) lastOrigin = { of: origin, origin: new URL(origin).origin };
+  return lastOrigin.origin;
+}
+
 /**
- * A Web Request for a node request. The body (if any) is streamed on demand, up to 64 KiB. `target` is the
- * request target to use (default `req.url`; a framework that rewrites `req.url` for mounted routers passes the
- * original one).
+ * A Web Request for a node request. The body (if any) is read on demand, up to 64 KiB: `text()` straight from the
+ * node stream, any other body member through a Fetch stream. `target` is the request target to use (default
+ * `req.url`; a framework that rewrites `req.url` for mounted routers passes the original one).
  */
 export async function toWebRequest(
   req: NodeRequestLike,
@@ -180,28 +242,30 @@ export async function toWebRequest(
 ): Promise<Request> {
   // A path is appended to the origin, never resolved against it: resolved, `//connect/api/x` would name the host
   // `connect` and the path `/api/x` (the adapters refuse such targets; this keeps every other caller safe too).
-  const url = target.startsWith('/')
-    ? new URL(`${new URL(origin).origin}${target}`)
-    : new URL(target, origin);
+  const url = target.startsWith('/') ? new URL(`${originOf(origin)}${target}`) : new URL(target, origin);
   const method = req.method ?? 'GET';
   const fields: LazyFields = {
     method,
     url: url.href,
+    pathname: url.pathname,
+    target,
     rawHeaders: req.rawHeaders,
     headers: undefined,
-    body: method !== 'GET' && method !== 'HEAD' ? lazyBody(req, MAX_BODY) : undefined,
+    source: method !== 'GET' && method !== 'HEAD' ? req : undefined,
+    read: false,
     real: undefined,
   };
   const request = Object.create(lazyRequestPrototype, {
     [FIELDS]: { value: fields },
   }) as LazyRequest;
   // Fetch refuses a URL with credentials; refuse it here, as building the Request would.
-  const out = !lazyRequestsAccepted || url.username !== '' || url.password !== '' ? realOf(request) : request;
-  targets.set(out, target);
-  return out;
+  if (lazyRequestsAccepted && url.username === '' && url.password === '') return request;
+  const real = realOf(request);
+  targets.set(real, target);
+  return real;
 }
 
-/** The request target each request made by {@link toWebRequest} was built from, as the client sent it. */
+/** The request target each real Request made by {@link toWebRequest} was built from (a lazy one keeps its own). */
 const targets = new WeakMap<Request, string>();
 
 /**
@@ -209,7 +273,16 @@ const targets = new WeakMap<Request, string>();
  * segments and backslashes into its `url`); undefined for a request made any other way.
  */
 export function requestTargetOf(request: Request): string | undefined {
-  return targets.get(request);
+  return (request as Partial<LazyRequest>)[FIELDS]?.target ?? targets.get(request);
+}
+
+/**
+ * The path of a request's URL (`new URL(request.url).pathname`): for a request {@link toWebRequest} made, the one
+ * it parsed, so the handlers a request passes through do not each parse its URL again.
+ */
+export function requestPath(request: Request): string {
+  const f = (request as Partial<LazyRequest>)[FIELDS];
+  return f ? f.pathname : new URL(request.url).pathname;
 }
 
 /** Writes a Web Response to a node response. */

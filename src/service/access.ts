@@ -2,13 +2,13 @@
 // secret (bearer token, admin token), the bearer token of an `Authorization` header, the host a request was
 // addressed to, and the client address a request came from.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /** The `WWW-Authenticate` challenge of every bearer-protected answer. */
 export const BEARER_CHALLENGE = 'Bearer realm="noon-connect"';
 
 function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
+  return hash('sha256', s, 'buffer');
 }
 
 /**

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { loadCredentials, NoonClient, type NoonLogEntry } from '../client/index.js';
 import { type Connector, createConnector, WebhookWorker } from '../connect/index.js';
 import { badTargetResponse, createConnectHandler, isPlainTarget } from '../http/index.js';
-import { sendWebResponse, toWebRequest } from '../http/node.js';
+import { lightResponse } from '../http/light-response.js';
+import { requestPath, sendWebResponse, toWebRequest } from '../http/node.js';
 import { openStore, type Store } from '../store/index.js';
 import type { Vault } from '../vault/index.js';
 import { BEARER_CHALLENGE, bearerToken, clientAddress, secretMatcher } from './access.js';
@@ -24,6 +25,7 @@ import { ConnectLinks } from './links.js';
 import { createLogger } from './logging.js';
 import { checkMasterKeySafety } from './master-key-safety.js';
 import { type ServiceMetrics, serviceMetrics, upstreamEndpointLabel } from './metrics.js';
+import { requestSlot } from './request-slot.js';
 import { Scheduler } from './scheduler.js';
 import { ApiTokens } from './tokens.js';
 import { internalErrorResponse, notFoundResponse } from './views.js';
@@ -128,9 +130,10 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 
 function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...SECURITY_HEADERS },
+  return lightResponse(JSON.stringify(body), status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    ...SECURITY_HEADERS,
   });
 }
 
@@ -279,7 +282,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
     devToken,
   };
   // The socket address of each request the listener hands on (requests made in process have none).
-  const socketAddresses = new WeakMap<Request, string>();
+  const socketAddresses = requestSlot<string>('socket-address');
   let warnedForwardedFor = false;
   const context: ServiceContext = {
     config,
@@ -321,7 +324,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   let ready = true;
   let draining = false;
   const fetchHandler = async (request: Request): Promise<Response> => {
-    const path = new URL(request.url).pathname;
+    const path = requestPath(request);
     try {
       if (path === '/healthz') return json(200, { status: 'ok' });
       if (path === '/readyz') {
@@ -337,13 +340,15 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
         // With an API token configured, scrapes must present it (Prometheus: authorization.credentials).
         const token = bearerToken(request);
         if (access.apiToken !== undefined && (token === undefined || !scrapeTokenMatches(token))) {
-          return new Response('unauthorized\n', {
-            status: 401,
-            headers: { 'www-authenticate': BEARER_CHALLENGE, 'cache-control': 'no-store' },
+          return lightResponse('unauthorized\n', 401, {
+            'content-type': 'text/plain;charset=UTF-8',
+            'www-authenticate': BEARER_CHALLENGE,
+            'cache-control': 'no-store',
           });
         }
-        return new Response(await metrics.registry.render(), {
-          headers: { 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' },
+        return lightResponse(await metrics.registry.render(), 200, {
+          'content-type': 'text/plain; version=0.0.4',
+          'cache-control': 'no-store',
         });
       }
       const r = (await connectHandler(request)) ?? (await api(request)) ?? (await dashboard(request));
@@ -422,11 +427,12 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps = {
   // H8: browsers that reached the public URL over https keep to https (behind a TLS-terminating proxy too).
   if (config.publicUrl.startsWith('https:') && config.hstsMaxAge > 0)
     headers['strict-transport-security'] = `max-age=${config.hstsMaxAge}`;
+  const headerEntries = Object.entries(headers);
   if (deps.listen ?? true) {
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       inFlight++;
       res.once('close', () => inFlight--);
-      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      for (const [k, v] of headerEntries) res.setHeader(k, v);
       // H5: `//connect/api/…` must not become host `connect` and path `/api/…`; nothing is routed from it.
       if (!isPlainTarget(req.url ?? '/')) {
         sendWebResponse(res, badTargetResponse()).catch(() => res.end());

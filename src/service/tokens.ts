@@ -2,7 +2,7 @@
 // scoped to one tenant or to all, with an optional expiry and the time of last use. Every request looks the token
 // up in the store, so a revocation holds on every instance at once.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { TENANT_PATTERN } from '../connect/invariants.js';
 import type { ApiTokenRecord, Store } from '../store/index.js';
 
@@ -40,7 +40,7 @@ export class TokenInputError extends Error {
 }
 
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -111,7 +111,10 @@ export class ApiTokens {
     const t = await this.#store.findApiToken(tokenHash(presented));
     const now = this.#now();
     if (!t || t.revokedAt !== null || (t.expiresAt !== null && t.expiresAt <= now)) return undefined;
-    await this.#store.touchApiToken(t.prefix, now, TOUCH_EVERY_MS);
+    // The row just read says whether the conditional write could change anything (a use recorded since only makes
+    // it later): most requests of a busy token write nothing.
+    if (t.lastUsedAt === null || t.lastUsedAt <= now - TOUCH_EVERY_MS)
+      await this.#store.touchApiToken(t.prefix, now, TOUCH_EVERY_MS);
     return { actor: `token:${t.prefix}`, tenant: t.tenant ?? undefined };
   }
 

@@ -2,7 +2,7 @@
 // success and error answers, tenant restriction, the seller proxy, the OpenAPI description (every answer checked
 // against its documented schema) and a search of every answer for every secret that crossed the wire.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { catalogFor } from '../../src/sandbox/endpoints/catalog.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { type ServiceStack, startServiceStack } from '../helpers/harness.js';
@@ -474,6 +474,55 @@ describe('service REST API', () => {
         body: { method: 'GET', path: '/catalog/v1/items' },
       });
       expect(h.json.body.project_code).toBe('PRJ20003');
+    });
+
+    it('every call is audited (the connection’s tenant, method and path as the detail) and logged, reading the connection once', async () => {
+      const store = stack.service.context.store;
+      const reads = vi.spyOn(store, 'getConnection');
+      const missingId = '00000000-0000-4000-8000-000000000000';
+      const body = { method: 'GET', path: '/catalog/v1/items' };
+      try {
+        const ok = await api('POST', `/api/connections/${ids.a}/proxy`, { body });
+        expect(ok.status).toBe(200);
+        // The service's own read; the connector finds the seller's session by tenant and project.
+        expect(reads.mock.calls).toEqual([[ids.a]]);
+        reads.mockClear();
+        const missing = await api('POST', `/api/connections/${missingId}/proxy`, { body });
+        expect(missing.status).toBe(404);
+        expect(reads.mock.calls).toEqual([[missingId]]);
+      } finally {
+        reads.mockRestore();
+      }
+      const last = async (id: string) =>
+        (await api('GET', `/api/audit?connection_id=${id}&limit=1`)).json.entries[0];
+      expect(await last(ids.a!)).toMatchObject({
+        actor: 'api-token',
+        action: 'proxy',
+        tenant: 'tenant-a',
+        connection_id: ids.a,
+        outcome: '200',
+        detail: 'GET /catalog/v1/items',
+      });
+      expect(await last(missingId)).toMatchObject({
+        action: 'proxy',
+        tenant: null,
+        connection_id: missingId,
+        outcome: '404',
+        detail: 'GET /catalog/v1/items',
+      });
+      const line = stack.logs
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .findLast((l) => l.msg === 'proxied seller call');
+      expect(line).toMatchObject({
+        level: 30,
+        api: 'proxy',
+        connectionId: ids.a,
+        tenant: 'tenant-a',
+        method: 'GET',
+        path: '/catalog/v1/items',
+        status: 200,
+      });
+      expect(typeof line?.requestId).toBe('string');
     });
 
     it('refuses identity paths (login, whoami, OAuth tokens, key management), the emulator admin and paths that are not a single-slash path; nothing reaches Noon', async () => {

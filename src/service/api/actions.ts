@@ -40,9 +40,17 @@ export type ConnectionRouteName = Exclude<
 >;
 
 export function apiActions(ctx: ServiceContext): Record<ConnectionRouteName, ApiAction> {
-  /** A connection the call may see: absent and another tenant's look the same (404). */
-  const visibleConnection = async (id: string, scope: string | undefined): Promise<Connection> => {
+  /**
+   * A connection the call may see: absent and another tenant's look the same (404). Given the request of a route
+   * that names this connection, the row's tenant is noted for the audit record (which then reads no row again).
+   */
+  const visibleConnection = async (
+    id: string,
+    scope: string | undefined,
+    routeRequest?: Request,
+  ): Promise<Connection> => {
     const c = await ctx.store.getConnection(id);
+    if (routeRequest) noteAudit(routeRequest, { connectionTenant: c?.tenant ?? null });
     if (!c || (scope !== undefined && c.tenant !== scope)) throw notFound();
     return c;
   };
@@ -63,7 +71,7 @@ export function apiActions(ctx: ServiceContext): Record<ConnectionRouteName, Api
 
     async get(request, url, id) {
       const scope = tenantScope(request, queryParams(url, ['tenant']));
-      return jsonResponse(200, connectionJson(await visibleConnection(id, scope)));
+      return jsonResponse(200, connectionJson(await visibleConnection(id, scope, request)));
     },
 
     async links(request, url) {
@@ -124,9 +132,9 @@ export function apiActions(ctx: ServiceContext): Record<ConnectionRouteName, Api
     async rotate(request, url, id) {
       const scope = tenantScope(request, queryParams(url, ['tenant']));
       await noBody(request);
-      await visibleConnection(id, scope);
+      await visibleConnection(id, scope, request);
       await ctx.connector.rotate(id, scope);
-      const c = await visibleConnection(id, scope);
+      const c = await visibleConnection(id, scope, request);
       ctx.logger.info({ api: 'rotate', connectionId: id, tenant: c.tenant, keyId: c.keyId }, 'key rotated');
       return jsonResponse(200, connectionJson(c));
     },
@@ -134,10 +142,10 @@ export function apiActions(ctx: ServiceContext): Record<ConnectionRouteName, Api
     async disconnect(request, url, id) {
       const scope = tenantScope(request, queryParams(url, ['tenant']));
       await noBody(request);
-      const before = await visibleConnection(id, scope);
+      const before = await visibleConnection(id, scope, request);
       // Asking twice is answered from the store: nothing upstream, no second event.
       if (before.status !== 'disconnected') await ctx.connector.disconnect(id, scope);
-      const c = await visibleConnection(id, scope);
+      const c = await visibleConnection(id, scope, request);
       ctx.logger.info({ api: 'disconnect', connectionId: id, tenant: c.tenant }, 'connection disconnected');
       return jsonResponse(200, connectionJson(c));
     },
@@ -145,9 +153,9 @@ export function apiActions(ctx: ServiceContext): Record<ConnectionRouteName, Api
     async 'health-check'(request, url, id) {
       const scope = tenantScope(request, queryParams(url, ['tenant']));
       await noBody(request);
-      await visibleConnection(id, scope);
+      await visibleConnection(id, scope, request);
       const h = await ctx.connector.healthCheck(id, scope);
-      const c = await visibleConnection(id, scope);
+      const c = await visibleConnection(id, scope, request);
       ctx.logger.info({ api: 'health-check', connectionId: id, tenant: c.tenant, ok: h.ok }, 'health check');
       return jsonResponse(200, {
         ok: h.ok,
@@ -170,7 +178,7 @@ export function apiActions(ctx: ServiceContext): Record<ConnectionRouteName, Api
       const scope = tenantScope(request, queryParams(url, ['tenant']));
       const call = parseProxyRequest(await readJson(request));
       noteAudit(request, { detail: `${call.method} ${call.path.slice(0, 200)}` });
-      const c = await visibleConnection(id, scope);
+      const c = await visibleConnection(id, scope, request);
       if (c.status !== 'active')
         throw new ApiError(409, 'CONNECTION_INACTIVE', `the connection is ${c.status.replace('_', ' ')}`);
       // The session is the one of this connection's own tenant and seller: the id decided both.

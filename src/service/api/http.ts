@@ -2,6 +2,7 @@
 // checks every route shares (tenant, connection id, query parameters).
 
 import { isTenant } from '../../connect/invariants.js';
+import { lightResponse } from '../../http/light-response.js';
 
 /** Stable codes of every error the REST API answers with; callers decide on these, never on message text. */
 export type ApiErrorCode =
@@ -67,8 +68,12 @@ const JSON_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
 };
 
+/**
+ * A JSON answer. It is a light Response (see src/http/light-response.ts): the node listener writes its status,
+ * headers and text at once, and anything else that touches it gets a real Response.
+ */
 export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+  return lightResponse(JSON.stringify(body), status, { ...JSON_HEADERS, ...headers });
 }
 
 export function errorResponse(e: ApiError): Response {

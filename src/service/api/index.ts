@@ -4,6 +4,7 @@
 
 import { NoonError } from '../../client/index.js';
 import { ConnectError } from '../../connect/index.js';
+import { requestPath } from '../../http/node.js';
 import { openApiDocument } from '../openapi.js';
 import type { RouteHandler, ServiceContext } from '../service.js';
 import { apiActions } from './actions.js';
@@ -60,8 +61,13 @@ export function createApiHandler(ctx: ServiceContext): RouteHandler {
     const note = auditNoteOf(request);
     const connectionId = route.name.startsWith('tokens-') ? null : route.id || null;
     let tenant = note?.tenant ?? p.tenant ?? null;
-    if (tenant === null && connectionId)
-      tenant = (await ctx.store.getConnection(connectionId).catch(() => undefined))?.tenant ?? null;
+    if (tenant === null && connectionId) {
+      // The operation's own read of the connection when it made one, else one read here.
+      tenant =
+        note?.connectionTenant !== undefined
+          ? note.connectionTenant
+          : ((await ctx.store.getConnection(connectionId).catch(() => undefined))?.tenant ?? null);
+    }
     await ctx.audit({
       actor: p.actor,
       action: route.name,
@@ -84,9 +90,9 @@ export function createApiHandler(ctx: ServiceContext): RouteHandler {
   };
 
   return async (request) => {
-    const url = new URL(request.url);
-    const path = url.pathname;
+    const path = requestPath(request);
     if (!isApiPath(path)) return undefined;
+    const url = new URL(request.url);
     let routeName = 'unmatched';
     let matched: { name: string; id: string } | undefined;
     let response: Response;

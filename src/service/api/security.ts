@@ -7,11 +7,12 @@ import { isLoopbackHost } from '../../client/index.js';
 import { BEARER_CHALLENGE, bearerToken, hostName, secretMatcher } from '../access.js';
 import type { ServiceConfig } from '../config.js';
 import type { StoreLimits } from '../limits.js';
+import { requestSlot } from '../request-slot.js';
 import type { ApiTokens, Principal } from '../tokens.js';
 import { ApiError, checkTenant } from './http.js';
 
 /** The caller of each request the bearer check let through. */
-const principals = new WeakMap<Request, Principal>();
+const principals = requestSlot<Principal>('principal');
 
 /** Who made a request (set by the bearer check). */
 export function principalOf(request: Request): Principal | undefined {
