@@ -63,7 +63,9 @@ async function installPacked(dir: string): Promise<string> {
     join(app, 'package.json'),
     JSON.stringify({ name: 'examples-run', private: true, type: 'module' }),
   );
-  await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], {
+  // The tarball's dependencies come from npm's cache when it has them; on a machine whose cache holds only what
+  // `npm ci` fetched (tarballs, no package metadata) npm asks the registry for the metadata it lacks.
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], {
     cwd: app,
   });
   for (const name of FRAMEWORKS)
