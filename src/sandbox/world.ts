@@ -11,6 +11,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import type { Clock } from './clock.js';
+import { DerivedIndex } from './derived-index.js';
 import type { KeyPair, KeyPool } from './key-pool.js';
 import {
   type AccessTokenRecord,
@@ -107,16 +108,13 @@ export class World {
   /**
    * Ids of the sessions each key opened, for ending them without a scan of every session; built on first use
    * (most sandboxes never end a session), kept up by {@link addSession}, rebuilt whenever sessions were stored
-   * around it; with how many sessions it saw.
+   * around it.
    */
-  #sessionsByKey: Map<string, Set<string>> | undefined;
-  #sessionsIndexed = 0;
-  /** Key ids by account (see #keyIndex), and how many keys it covers. */
-  #keysByUser: Map<string, string[]> | undefined;
-  #keysIndexed = 0;
-  /** Accounts exchanges made, by client, owner and seller project (see oauthAccount), and how many accounts it saw. */
-  #oauthAccounts: Map<string, string> | undefined;
-  #accountsIndexed = 0;
+  readonly #sessionsByKey: DerivedIndex<GatewaySession, Set<string>>;
+  /** The ids of each account's keys in the order they were added. */
+  readonly #keysByUser: DerivedIndex<AccountKey, string[]>;
+  /** Accounts exchanges made, by client, owner and seller project (see oauthAccount). */
+  readonly #oauthAccounts: DerivedIndex<ServiceAccount, string>;
   #ledgerSeq: number;
 
   constructor(
@@ -131,6 +129,22 @@ export class World {
     this.clients = records.table('client');
     this.sellers = records.table('seller');
     this.sessions = records.table('session');
+    this.#sessionsByKey = new DerivedIndex<GatewaySession, Set<string>>(this.sessions, (map, s) => {
+      if (s.endedAt !== undefined) return;
+      const ids = map.get(s.keyId);
+      if (ids) ids.add(s.id);
+      else map.set(s.keyId, new Set([s.id]));
+    });
+    this.#keysByUser = new DerivedIndex<AccountKey, string[]>(this.keys, (map, k) => {
+      const ids = map.get(k.userCode);
+      if (ids) ids.push(k.keyId);
+      else map.set(k.userCode, [k.keyId]);
+    });
+    this.#oauthAccounts = new DerivedIndex<ServiceAccount, string>(this.accounts, (map, a) => {
+      if (a.origin !== 'oauth' || a.clientId === undefined || a.sellerProject === undefined) return;
+      const k = oauthAccountKey(a.clientId, a.ownerProject, a.sellerProject);
+      if (!map.has(k)) map.set(k, a.userCode);
+    });
     this.codes = records.table('code');
     this.tokens = records.table('token');
     this.requests = records.table('oauth_request');
@@ -169,18 +183,7 @@ export class World {
     integratorProject: string,
     sellerProject: string,
   ): ServiceAccount | undefined {
-    let index = this.#oauthAccounts;
-    if (!index || this.#accountsIndexed !== this.accounts.size) {
-      index = new Map();
-      for (const a of this.accounts.values()) {
-        if (a.origin !== 'oauth' || a.clientId === undefined || a.sellerProject === undefined) continue;
-        const k = oauthAccountKey(a.clientId, a.ownerProject, a.sellerProject);
-        if (!index.has(k)) index.set(k, a.userCode);
-      }
-      this.#oauthAccounts = index;
-      this.#accountsIndexed = this.accounts.size;
-    }
-    const code = index.get(oauthAccountKey(clientId, integratorProject, sellerProject));
+    const code = this.#oauthAccounts.get().get(oauthAccountKey(clientId, integratorProject, sellerProject));
     const a = code === undefined ? undefined : this.accounts.get(code);
     return a?.origin === 'oauth' &&
       a.clientId === clientId &&
@@ -193,33 +196,12 @@ export class World {
   /** Stores a new service account. */
   addAccount(account: ServiceAccount): void {
     this.accounts.put(account.userCode, account);
-    const index = this.#oauthAccounts;
-    if (!index) return;
-    if (this.#accountsIndexed !== this.accounts.size - 1) {
-      this.#oauthAccounts = undefined;
-      return;
-    }
-    this.#accountsIndexed++;
-    if (account.origin === 'oauth' && account.clientId !== undefined && account.sellerProject !== undefined) {
-      const k = oauthAccountKey(account.clientId, account.ownerProject, account.sellerProject);
-      if (!index.has(k)) index.set(k, account.userCode);
-    }
+    this.#oauthAccounts.added(account);
   }
 
   /** The ids of each account's keys in the order they were added; rebuilt whenever keys were added around it. */
   #keyIndex(): Map<string, string[]> {
-    let index = this.#keysByUser;
-    if (!index || this.#keysIndexed !== this.keys.size) {
-      index = new Map();
-      for (const k of this.keys.values()) {
-        const ids = index.get(k.userCode);
-        if (ids) ids.push(k.keyId);
-        else index.set(k.userCode, [k.keyId]);
-      }
-      this.#keysByUser = index;
-      this.#keysIndexed = this.keys.size;
-    }
-    return index;
+    return this.#keysByUser.get();
   }
 
   #keysOf(userCode: string, activeOnly: boolean): AccountKey[] {
@@ -275,16 +257,7 @@ export class World {
       active: true,
     };
     this.keys.put(key.keyId, key);
-    if (this.#keysByUser) {
-      if (this.#keysIndexed === this.keys.size - 1) {
-        this.#keysIndexed++;
-        const ids = this.#keysByUser.get(key.userCode);
-        if (ids) ids.push(key.keyId);
-        else this.#keysByUser.set(key.userCode, [key.keyId]);
-      } else {
-        this.#keysByUser = undefined;
-      }
-    }
+    this.#keysByUser.added(key);
     if (pair.publicKey) this.#publicKeys.set(key.keyId, pair.publicKey);
     const ledger: LedgerEntry = {
       seq: ++this.#ledgerSeq,
@@ -331,32 +304,12 @@ export class World {
   /** Stores a new session. */
   addSession(session: GatewaySession): void {
     this.sessions.put(session.id, session);
-    const byKey = this.#sessionsByKey;
-    if (!byKey) return;
-    if (this.#sessionsIndexed !== this.sessions.size - 1) {
-      this.#sessionsByKey = undefined;
-      return;
-    }
-    this.#sessionsIndexed++;
-    const ids = byKey.get(session.keyId);
-    if (ids) ids.add(session.id);
-    else byKey.set(session.keyId, new Set([session.id]));
+    this.#sessionsByKey.added(session);
   }
 
   /** Ends every open session of a key. */
   endSessions(keyId: string, now: number): void {
-    let byKey = this.#sessionsByKey;
-    if (!byKey || this.#sessionsIndexed !== this.sessions.size) {
-      byKey = new Map();
-      for (const s of this.sessions.values()) {
-        if (s.endedAt !== undefined) continue;
-        const ids = byKey.get(s.keyId);
-        if (ids) ids.add(s.id);
-        else byKey.set(s.keyId, new Set([s.id]));
-      }
-      this.#sessionsByKey = byKey;
-      this.#sessionsIndexed = this.sessions.size;
-    }
+    const byKey = this.#sessionsByKey.get();
     const ids = byKey.get(keyId);
     if (!ids) return;
     byKey.delete(keyId);
