@@ -30,41 +30,22 @@ export const MAX_BODY = 64 * 1024;
  * still reaches the client.
  */
 function lazyBody(req: NodeRequestLike, limit: number): ReadableStream<Uint8Array> {
-  let listening = false;
-  let finished = false;
-  let size = 0;
+  let stop: (() => void) | undefined;
   return new ReadableStream<Uint8Array>(
     {
       pull(controller) {
-        if (!listening) {
-          listening = true;
-          req.on('data', (chunk) => {
-            if (finished) return;
-            const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-            size += bytes.length;
-            if (size > limit) {
-              finished = true;
-              controller.error(new RangeError(`request body over ${limit} bytes`));
-              return;
-            }
+        stop ??= listenBody(req, limit, {
+          chunk(bytes) {
             controller.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
             if ((controller.desiredSize ?? 0) <= 0) req.pause();
-          });
-          req.on('end', () => {
-            if (finished) return;
-            finished = true;
-            controller.close();
-          });
-          req.on('error', (e) => {
-            if (finished) return;
-            finished = true;
-            controller.error(e);
-          });
-        }
+          },
+          end: () => controller.close(),
+          fail: (e) => controller.error(e),
+        });
         req.resume();
       },
       cancel() {
-        finished = true;
+        stop?.();
         req.resume();
       },
     },
@@ -119,32 +100,50 @@ const utf8 = new TextDecoder();
 function readText(req: NodeRequestLike, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let size = 0;
-    let finished = false;
-    req.on('data', (chunk) => {
-      if (finished) return;
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      size += bytes.length;
-      if (size > limit) {
-        finished = true;
-        chunks.length = 0;
-        reject(new RangeError(`request body over ${limit} bytes`));
-        return;
-      }
-      chunks.push(bytes);
-    });
-    req.on('end', () => {
-      if (finished) return;
-      finished = true;
-      resolve(utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    });
-    req.on('error', (e) => {
-      if (finished) return;
-      finished = true;
-      reject(e);
+    listenBody(req, limit, {
+      chunk: (bytes) => chunks.push(bytes),
+      end: () => resolve(utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))),
+      fail: reject,
     });
     req.resume();
   });
+}
+
+/**
+ * Listens to a node request's body: each chunk to `sink` until past `limit` bytes (then one RangeError and the
+ * rest is discarded), then its end or its error, each told once. Returns a stop: nothing more is told after it.
+ */
+function listenBody(
+  req: NodeRequestLike,
+  limit: number,
+  sink: { chunk(bytes: Buffer): void; end(): void; fail(e: unknown): void },
+): () => void {
+  let finished = false;
+  let size = 0;
+  req.on('data', (chunk) => {
+    if (finished) return;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.length;
+    if (size > limit) {
+      finished = true;
+      sink.fail(new RangeError(`request body over ${limit} bytes`));
+      return;
+    }
+    sink.chunk(bytes);
+  });
+  req.on('end', () => {
+    if (finished) return;
+    finished = true;
+    sink.end();
+  });
+  req.on('error', (e) => {
+    if (finished) return;
+    finished = true;
+    sink.fail(e);
+  });
+  return () => {
+    finished = true;
+  };
 }
 
 function fastHeaders(r: LazyRequest): Headers {
