@@ -73,7 +73,8 @@ export function credentialsOf(text: string, keys: SigningKeyStore | undefined): 
 
 /**
  * Credentials that hold their private key only until their first signature, then load it again for each later
- * one (`load`: read, decrypt and import the stored key file, ~0.1 ms with the fast PEM path). For a cached seller
+ * one (`load`: read, decrypt and import the stored key file; the first signature with a freshly imported key costs
+ * ~0.3 ms more than a later one). For a cached seller
  * session, which signs once per login: an idle session keeps no private key in memory (RSA key material costs
  * ~7 KB of native memory a key, and is one secret fewer in a heap dump). Credentials that already sign elsewhere
  * are returned as they are.
