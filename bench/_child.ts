@@ -11,7 +11,8 @@ export interface Child {
 
 export async function startChild(script: string, argv: string[] = []): Promise<Child> {
   const file = fileURLToPath(new URL(script, import.meta.url));
-  // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits (see bench/_profile.ts).
+  // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits (see bench/_profile.ts);
+  // BENCH_CHILD_ARGS="<node flags>": more flags for every child (e.g. --perf-basic-prof for perf).
   const prof = process.env.BENCH_CPU_PROF;
   const proc = fork(file, argv, {
     execArgv: [

@@ -486,10 +486,16 @@ export class NoonClient {
 
 /** A Web Response over a received answer, for request steps (the body is already read, within the deadline). */
 export function responseOf(sent: Sent): Response {
-  if (sent.status < 200 || sent.status > 599)
-    throw new NoonError('RESPONSE_INVALID', `unexpected HTTP status ${sent.status}`, { status: sent.status });
+  checkedStatus(sent);
   const headers = new Headers();
   for (const [k, v] of sent.headerEntries()) headers.append(k, v);
   const nullBody = sent.status === 204 || sent.status === 205 || sent.status === 304;
   return new Response(nullBody ? null : new Uint8Array(sent.body), { status: sent.status, headers });
+}
+
+/** The answer's HTTP status; RESPONSE_INVALID for one outside 200–599 (what a Web Response cannot hold). */
+export function checkedStatus(sent: Sent): number {
+  if (sent.status < 200 || sent.status > 599)
+    throw new NoonError('RESPONSE_INVALID', `unexpected HTTP status ${sent.status}`, { status: sent.status });
+  return sent.status;
 }

@@ -16,7 +16,7 @@ import {
   requireStringArray,
   responseMeta,
 } from './checks.js';
-import { responseOf, type Sent } from './client.js';
+import { checkedStatus, responseOf, type Sent } from './client.js';
 import {
   checkKeyFile,
   type KeyCheck,
@@ -202,8 +202,7 @@ export class NoonOAuth {
     options: CallOptions = {},
   ): Promise<{ status: number; rawBody: string; requestId: string | undefined }> {
     const sent = await this.#sendExchange(accessToken, options);
-    if (sent.status < 200 || sent.status > 599) responseOf(sent); // throws RESPONSE_INVALID, as the Response step does
-    return { status: sent.status, rawBody: sent.body.toString('utf8'), requestId: sent.requestId };
+    return { status: checkedStatus(sent), rawBody: sent.body.toString('utf8'), requestId: sent.requestId };
   }
 
   #sendExchange(accessToken: string, options: CallOptions): Promise<Sent> {
